@@ -1,0 +1,74 @@
+"""The policy interface: a batch of requests in, a batch of sample lists out.
+
+The same call generates one reasoning step (stop at "\\n\\n", the stop string kept in the text)
+or a whole solution. Each request carries its own seed, so search can derive seeds from
+(run seed, problem, iteration, beam) and reproduce a tree after a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+STEP_DELIMITER = "\n\n"
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    n: int = 1
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_tokens: int = 2048
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """`prompt` is the full prompt text, chat template applied, ending inside the assistant turn."""
+
+    prompt: str
+    params: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(frozen=True)
+class Sample:
+    text: str
+    tokens: int
+    finish_reason: str  # "stop" (a stop string ended it), "eos", or "length"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    model: str
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
+        """For each request, `params.n` samples in order."""
+        ...
+
+    def prompt(self, problem: str, partial: str = "") -> str:
+        """The prompt text for `problem`, continuing the assistant turn with `partial`."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def split_steps(text: str) -> list[str]:
+    """Split a solution into steps on "\\n\\n", each step keeping its delimiter: "".join() is `text`."""
+    if not text:
+        return [""]
+    parts = text.split(STEP_DELIMITER)
+    steps = [part + STEP_DELIMITER for part in parts[:-1]] + [parts[-1]]
+    # Fold empty pieces (runs of blank lines) into the previous step so none is empty.
+    merged: list[str] = []
+    for step in steps:
+        if merged and not step.strip():
+            merged[-1] += step
+        else:
+            merged.append(step)
+    if len(merged) > 1 and not merged[0].strip():
+        merged[1] = merged[0] + merged[1]
+        merged.pop(0)
+    return merged

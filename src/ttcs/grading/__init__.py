@@ -1,0 +1,1 @@
+"""Answer extraction, equivalence, voting and pass@k: pure functions, bounded by timeouts."""

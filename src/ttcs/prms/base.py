@@ -1,0 +1,48 @@
+"""The verifier interface: a batch of (problem, steps) paths in, one score per step out.
+
+Causal PRMs never change an earlier step's score, so a node's stored score is the score of the
+step that ends at that node; path aggregations are computed from stored scores when needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+AGGREGATIONS = ("last", "min", "prod", "mean")
+
+
+@dataclass(frozen=True)
+class PathToScore:
+    problem: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScoredPath:
+    scores: tuple[float, ...]  # one per step, each in [0, 1]
+    tokens: int = 0  # verifier input tokens spent on this path
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    name: str
+
+    def score(self, paths: Sequence[PathToScore]) -> list[ScoredPath]: ...
+
+
+def aggregate(scores: Sequence[float], how: str = "last") -> float:
+    """Aggregate a path's step scores: last (the blog's default), min, prod or mean."""
+    if not scores:
+        return 0.0
+    if how == "last":
+        return float(scores[-1])
+    if how == "min":
+        return float(min(scores))
+    if how == "prod":
+        return float(math.prod(scores))
+    if how == "mean":
+        return float(sum(scores) / len(scores))
+    raise ValueError(f"unknown aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
