@@ -72,3 +72,25 @@ def split_steps(text: str) -> list[str]:
         merged[1] = merged[0] + merged[1]
         merged.pop(0)
     return merged
+
+
+def finish_reason_of(engine_reason: str | None, stop_reason: int | str | None) -> str:
+    """Map vLLM's (finish_reason, stop_reason) pair, engine or server, to "stop", "eos" or "length".
+
+    vLLM reports "stop" both for a stop string (stop_reason is that string) and for EOS or a stop
+    token (stop_reason None or a token id); "length" is the max_tokens/context limit.
+    """
+    if engine_reason == "stop":
+        return "stop" if isinstance(stop_reason, str) else "eos"
+    return "length"
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 31-bit seed from parts such as (run seed, problem key, iteration, beam).
+
+    Independent of Python's hash randomisation, so a resumed or repeated run draws the same seeds.
+    """
+    import hashlib
+
+    digest = hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
