@@ -199,8 +199,11 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     """Drop surrounding blanks, a sentence's full stop and brackets left unbalanced by prose."""
     while start < end and (text[start].isspace() or (text[start] == "(" and _excess(text[start:end]) > 0)):
         start += 1
-    while start < end and (text[end - 1].isspace() or text[end - 1] == "."
-                           or (text[end - 1] == ")" and _excess(text[start:end]) < 0)):
+    while start < end and (
+        text[end - 1].isspace()
+        or text[end - 1] == "."
+        or (text[end - 1] == ")" and _excess(text[start:end]) < 0)
+    ):
         end -= 1
     return start, end
 

@@ -1,0 +1,178 @@
+"""Shared machinery of the transformers-based PRMs: device and dtype, loading, the scoring loop.
+
+A family supplies `encode` (a path as token ids plus the positions whose outputs score its steps)
+and `step_probabilities` (one probability per token position from a padded batch); this base
+class batches, pads on the right with an attention mask (so real tokens see exactly what they
+would see unpadded), and reads the scores at the positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ttcs.errors import UserError
+from ttcs.prms.base import PathToScore, ScoredPath
+from ttcs.prms.batching import BatchCaps, Encoded, run_batched
+
+if TYPE_CHECKING:
+    import torch
+
+    from ttcs.prms.registry import LoadOptions
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def resolve_device(device: str | None) -> str:
+    import torch
+
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
+    import torch
+
+    if dtype is None:
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype not in DTYPES:
+        raise UserError(f"unknown --dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return getattr(torch, dtype)
+
+
+def load_or_explain(what: str, spec: str, loader: Callable[[], Any]) -> Any:
+    """Run a `from_pretrained` call; a missing or unreadable model becomes a one-line UserError."""
+    try:
+        return loader()
+    except (OSError, ValueError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"cannot load the {what} of {spec!r} ({reason[:200]}); check the Hub id or path "
+            "(Hub downloads need network access) or choose another --prm"
+        ) from None
+
+
+def pad_batch(batch: Sequence[Encoded], pad_id: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids and the attention mask."""
+    import torch
+
+    longest = max(len(item.input_ids) for item in batch)
+    ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    for row, item in enumerate(batch):
+        ids[row, : len(item.input_ids)] = torch.tensor(item.input_ids, dtype=torch.long)
+        mask[row, : len(item.input_ids)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def pad_id_of(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+class TokenPRM:
+    """Base of the model-based PRMs: subclasses define `encode` and `step_probabilities`."""
+
+    name: str
+
+    def __init__(self, name: str, tokenizer: Any, model: Any, options: LoadOptions, device: str) -> None:
+        self.name, self.tokenizer, self.model, self.device = name, tokenizer, model, device
+        self.caps = BatchCaps(options.batch_size, options.token_budget)
+        self.pad_id = pad_id_of(tokenizer)
+
+    def encode(self, path: PathToScore) -> Encoded:
+        raise NotImplementedError
+
+    def step_probabilities(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """A [batch, length] tensor: the step score if a step ended at that position."""
+        raise NotImplementedError
+
+    def score(self, paths: Sequence[PathToScore]) -> list[ScoredPath]:
+        cleaned = [PathToScore(p.problem, tuple(s.strip() for s in p.steps)) for p in paths]
+        encoded = [self.encode(path) for path in cleaned]
+        for path, item in zip(cleaned, encoded, strict=True):
+            if len(item.positions) != len(path.steps):
+                raise RuntimeError(
+                    f"{self.name}: found {len(item.positions)} score positions for {len(path.steps)} steps"
+                )
+        to_run = [i for i, item in enumerate(encoded) if item.positions]
+        outputs = run_batched([encoded[i] for i in to_run], self._forward, self.caps, self._free_memory)
+        scores: list[list[float]] = [[] for _ in paths]
+        for index, output in zip(to_run, outputs, strict=True):
+            scores[index] = output
+        return [ScoredPath(tuple(s), len(e.input_ids)) for s, e in zip(scores, encoded, strict=True)]
+
+    def _forward(self, batch: list[Encoded]) -> list[list[float]]:
+        import torch
+
+        ids, mask = pad_batch(batch, self.pad_id, self.device)
+        with torch.inference_mode():
+            probabilities = self.step_probabilities(ids, mask).float().cpu()
+        return [
+            [min(1.0, max(0.0, float(probabilities[row, p]))) for p in item.positions]
+            for row, item in enumerate(batch)
+        ]
+
+    def _free_memory(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def load_tokenizer(spec: str, **kwargs: Any) -> Any:
+    from transformers import AutoTokenizer
+
+    return load_or_explain("tokenizer", spec, lambda: AutoTokenizer.from_pretrained(spec, **kwargs))
+
+
+def chat_ids(tokenizer: Any, messages: list[dict], add_generation_prompt: bool = False) -> list[int]:
+    """Token ids of a chat rendered by the tokenizer's template (special tokens come from the template)."""
+    text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def require_chat_template(tokenizer: Any, spec: str, family: str) -> None:
+    if not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"{spec} has no chat template, so it is not a {family} model; check --prm-family")
+
+
+def load_with_head(model_class: Any, spec: str, dtype: Any, head_prefix: str, family: str) -> Any:
+    """`model_class.from_pretrained(spec)`, refusing weights that lack the family's head."""
+    model, info = load_or_explain(
+        "weights", spec, lambda: model_class.from_pretrained(spec, dtype=dtype, output_loading_info=True)
+    )
+    missing = [key for key in info.get("missing_keys", ()) if key.startswith(head_prefix)]
+    if missing:
+        raise UserError(
+            f"{spec} has no {head_prefix.rstrip('.')} weights, so it is not a {family} model; check --prm-family"
+        )
+    return model
+
+
+LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
+
+
+def candidate_logits(model: Any, input_ids: Any, attention_mask: Any, candidates: Sequence[int]) -> Any:
+    """A causal LM's logits of only the `candidates` tokens, [batch, length, len(candidates)].
+
+    Multiplying the last hidden state by the candidates' rows of the output matrix gives the same
+    numbers as the full logits while never building a [batch, length, vocab] tensor; models that
+    rescale or cap logits take the full forward pass instead.
+    """
+    if any(getattr(model.config, name, None) for name in LOGIT_TRANSFORMS):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return logits[:, :, list(candidates)]
+    body = getattr(model, model.base_model_prefix)
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    head = model.get_output_embeddings()
+    weight = head.weight[list(candidates)]
+    logits = hidden.to(weight.dtype) @ weight.T
+    if getattr(head, "bias", None) is not None:
+        logits = logits + head.bias[list(candidates)]
+    return logits

@@ -1,0 +1,69 @@
+"""`math-shepherd`: peiyi9979/math-shepherd-mistral-7b-prm.
+
+Format, as in the model card: the input is `f"{question} {output}"` where the output is the steps,
+each followed by the step tag ` ки`, joined by "\\n" ("Step 1: ... ки\\nStep 2: ... ки"); the text
+is encoded with the tokenizer's special tokens (BOS). Candidate tokens are
+`tokenizer.encode("+ -")[1:]` (good `+`, bad `-`), the tag id is `tokenizer.encode("ки")[-1]`,
+and a step's score is softmax(logits[..., candidates])[..., 0] read AT each tag position.
+(search-and-learn joins steps with " ки\\n\\n" after a system prompt; we follow the card.)
+A literal "ки" in the problem or a step would add a tag, so it is removed from both first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ttcs.errors import UserError
+from ttcs.prms.batching import Encoded
+from ttcs.prms.hf import (
+    TokenPRM,
+    candidate_logits,
+    load_or_explain,
+    load_tokenizer,
+    resolve_device,
+    resolve_dtype,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from ttcs.prms.base import PathToScore
+    from ttcs.prms.registry import LoadOptions
+
+FAMILY = "math-shepherd"
+GOOD, BAD, STEP_TAG = "+", "-", "ки"
+
+
+def prm_input(path: PathToScore) -> str:
+    steps = [step.replace(STEP_TAG, "") + f" {STEP_TAG}" for step in path.steps]
+    return f"{path.problem.replace(STEP_TAG, '')} {chr(10).join(steps)}"
+
+
+class MathShepherdPRM(TokenPRM):
+    def __init__(self, name: str, tokenizer: Any, model: Any, options: LoadOptions, device: str) -> None:
+        super().__init__(name, tokenizer, model, options, device)
+        self.candidates = tokenizer.encode(f"{GOOD} {BAD}")[1:]
+        self.tag_id = tokenizer.encode(STEP_TAG)[-1]
+        if len(self.candidates) != 2:
+            raise UserError(
+                f"{name}: its tokenizer does not encode '+ -' as math-shepherd's; check --prm-family"
+            )
+
+    def encode(self, path: PathToScore) -> Encoded:
+        ids = self.tokenizer.encode(prm_input(path)) if path.steps else []
+        positions = tuple(i for i, token in enumerate(ids) if token == self.tag_id)
+        return Encoded(tuple(ids), positions)
+
+    def step_probabilities(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        logits = candidate_logits(self.model, input_ids, attention_mask, self.candidates)
+        return logits.float().softmax(dim=-1)[:, :, 0]
+
+
+def load(spec: str, options: LoadOptions) -> MathShepherdPRM:
+    from transformers import AutoModelForCausalLM
+
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    tokenizer = load_tokenizer(spec)
+    model = load_or_explain("weights", spec, lambda: AutoModelForCausalLM.from_pretrained(spec, dtype=dtype))
+    return MathShepherdPRM(spec, tokenizer, model.to(device).eval(), options, device)

@@ -1,0 +1,150 @@
+"""Score a run's nodes with a verifier: every node without a score from it, once.
+
+A causal verifier scores all steps of a path in one pass, and the score of a step does not depend
+on what follows it. So instead of one pass per node, we score the paths that end at the unscored
+nodes with no unscored child, and store the score of every node on those paths that has none
+yet. Batches of paths are committed as they finish; a rerun finds only what is still unscored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from ttcs.prms.base import PathToScore, ScoredPath, Verifier
+from ttcs.store.models import Score
+from ttcs.store.queries import get_run
+from ttcs.store.tree import path_node_ids, path_texts
+
+DEFAULT_PATHS_PER_COMMIT = 32
+
+UNSCORED = "NOT EXISTS (SELECT 1 FROM score s WHERE s.node_id = {alias}.id AND s.verifier = :verifier)"
+COUNT_UNSCORED_SQL = text(
+    f"SELECT COUNT(*) FROM node n WHERE n.run_id = :run_id AND {UNSCORED.format(alias='n')}"
+)
+# Unscored nodes none of whose children is unscored: their paths cover every unscored node.
+PATH_ENDS_SQL = text(
+    f"""
+    SELECT n.id, p.problem FROM node n JOIN problem p ON p.id = n.problem_id
+    WHERE n.run_id = :run_id AND {UNSCORED.format(alias="n")}
+      AND NOT EXISTS (
+        SELECT 1 FROM node c WHERE c.parent_id = n.id AND {UNSCORED.format(alias="c")}
+      )
+    ORDER BY n.problem_id, n.id
+    """
+)
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    run: str
+    verifier: str
+    nodes_scored: int
+    paths: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PathEnd:
+    node_id: int
+    problem: str
+
+
+def count_unscored(engine: Engine, run_id: int, verifier: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(COUNT_UNSCORED_SQL, {"run_id": run_id, "verifier": verifier}).scalar())
+
+
+def unscored_path_ends(engine: Engine, run_id: int, verifier: str) -> list[PathEnd]:
+    with engine.connect() as connection:
+        rows = connection.execute(PATH_ENDS_SQL, {"run_id": run_id, "verifier": verifier})
+        return [PathEnd(int(node_id), problem) for node_id, problem in rows]
+
+
+def score_run(
+    engine: Engine,
+    run_ref: str,
+    verifier: Verifier,
+    paths_per_commit: int = DEFAULT_PATHS_PER_COMMIT,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ScoreSummary:
+    """Score every node of the run that `verifier` has not scored; `on_progress(done, total)` per batch."""
+    started = time.perf_counter()
+    run = get_run(engine, run_ref)
+    total = count_unscored(engine, run.id, verifier.name)
+    ends = unscored_path_ends(engine, run.id, verifier.name)
+    done = 0
+    if on_progress is not None:
+        on_progress(0, total)
+    for start in range(0, len(ends), paths_per_commit):
+        done += _score_batch(engine, ends[start : start + paths_per_commit], verifier)
+        if on_progress is not None:
+            on_progress(done, total)
+    return ScoreSummary(run.name, verifier.name, done, len(ends), time.perf_counter() - started)
+
+
+def _score_batch(engine: Engine, ends: Sequence[PathEnd], verifier: Verifier) -> int:
+    """Score the paths ending at `ends` and store the missing node scores in one transaction."""
+    end_ids = [end.node_id for end in ends]
+    with engine.connect() as connection:
+        texts = path_texts(connection, end_ids)
+        node_ids = path_node_ids(connection, end_ids)
+    paths = [PathToScore(end.problem, tuple(texts[end.node_id])) for end in ends]
+    results = verifier.score(paths)
+    rows = _score_rows(ends, node_ids, results, verifier.name)
+    with engine.begin() as connection:
+        return _insert_missing(connection, rows)
+
+
+def _score_rows(
+    ends: Sequence[PathEnd], node_ids: dict[int, list[int]], results: Sequence[ScoredPath], verifier: str
+) -> list[dict]:
+    rows: dict[int, dict] = {}
+    for end, result in zip(ends, results, strict=True):
+        ids = node_ids[end.node_id]
+        if len(result.scores) != len(ids):
+            raise RuntimeError(
+                f"{verifier} returned {len(result.scores)} scores for a path of {len(ids)} steps"
+            )
+        for node_id, value in zip(ids, result.scores, strict=True):
+            tokens = result.tokens if node_id == end.node_id else 0
+            rows.setdefault(
+                node_id, {"node_id": node_id, "verifier": verifier, "value": float(value), "tokens": tokens}
+            )
+    return list(rows.values())
+
+
+def _insert_missing(connection: Connection, rows: list[dict]) -> int:
+    """Insert score rows for nodes this verifier has not scored; the number inserted.
+
+    Existing scores are filtered out first (so the count is exact); the insert also ignores
+    conflicts where the database supports it, in case another process scores the same run.
+    """
+    if not rows:
+        return 0
+    ids = ",".join(str(int(row["node_id"])) for row in rows)
+    existing = set(
+        connection.execute(
+            text(f"SELECT node_id FROM score WHERE verifier = :v AND node_id IN ({ids})"),
+            {"v": rows[0]["verifier"]},
+        ).scalars()
+    )
+    fresh = [row for row in rows if row["node_id"] not in existing]
+    if fresh:
+        connection.execute(_insert_ignoring_conflicts(connection.dialect.name), fresh)
+    return len(fresh)
+
+
+def _insert_ignoring_conflicts(dialect: str):
+    table = Score.__table__
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return table.insert()
+    return insert(table).on_conflict_do_nothing(index_elements=["node_id", "verifier"])
