@@ -1,0 +1,269 @@
+"""Grading throughput: `ttcs evaluate` vs the reference approach of the search-and-learn blog.
+
+Builds a synthetic run from the real MATH-500 gold answers: per problem, completions whose boxed
+answers are the gold written in equivalent ways and realistic wrong answers (near misses,
+other problems' answers, sign errors, unanswered). Then, in the same process:
+- ttcs: `evaluate_run` on the whole run (read, extract, grade per distinct answer, store answers
+  and predictions for every N), with --workers processes;
+- reference: per answer, latex2sympy canonical form + sympy.simplify (memoised per distinct string,
+  3 s alarm, as sal's `memoized_canonical_form`), then majority counting. It runs on a subsample
+  of problems (all their completions); its rate is completions/s on that subsample.
+Both approaches are also scored on the ≥200-case table of tests/test_grading_table.py.
+
+Usage: .venv/bin/python bench/grading.py [--completions-per-problem 100] [--reference-problems 40] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MATH500 = REPO.parent / "shared" / "data" / "math500.jsonl"
+
+
+# ---------------------------------------------------------------- synthetic answers
+
+
+def equivalent_forms(gold: str) -> list[str]:
+    """The gold as models write it: as is, \\dfrac, spaced, \\left(…\\right), decimals for fractions."""
+    forms = [gold, gold.replace("\\frac", "\\dfrac"), gold.replace(" ", ""), f"{gold} "]
+    if gold.startswith("(") and gold.endswith(")"):
+        forms.append(f"\\left{gold[:-1]}\\right)")
+    try:
+        value = (
+            Fraction(gold.replace("\\frac{", "").replace("}{", "/").rstrip("}"))
+            if "\\frac{" in gold
+            else Fraction(gold)
+        )
+        if value.denominator in (1, 2, 4, 5, 8, 10, 20, 25):
+            forms.append(str(float(value)).rstrip("0").rstrip("."))
+    except (ValueError, ZeroDivisionError):
+        pass
+    return forms
+
+
+def wrong_answers(gold: str, others: list[str], rng: random.Random) -> list[str]:
+    """Near misses and confusions: off by one, sign, doubled, another problem's answer."""
+    wrong = []
+    if gold.lstrip("-").isdigit():
+        value = int(gold)
+        wrong += [str(value + 1), str(value - 1), str(-value), str(2 * value), str(value * 10)]
+    else:
+        wrong += [f"-{gold}", f"2{gold}", f"\\frac{{{gold}}}{{2}}"]
+    wrong += rng.sample(others, 4)
+    return [w for w in wrong if w != gold]
+
+
+def synthetic_answers(golds: list[str], per_problem: int, seed: int = 0) -> list[list[str | None]]:
+    rng = random.Random(seed)
+    runs = []
+    for gold in golds:
+        right, wrong = equivalent_forms(gold), wrong_answers(gold, golds, rng)
+        p_right = rng.choice([0.1, 0.3, 0.5, 0.7, 0.9])
+        answers: list[str | None] = []
+        for _ in range(per_problem):
+            roll = rng.random()
+            if roll < 0.05:
+                answers.append(None)  # no boxed answer
+            elif roll < 0.05 + 0.95 * p_right:
+                answers.append(rng.choice(right))
+            else:
+                answers.append(wrong[min(int(rng.expovariate(0.6)), len(wrong) - 1)])
+        runs.append(answers)
+    return runs
+
+
+# ---------------------------------------------------------------- database
+
+
+def build_run(db: Path, per_problem: int) -> tuple[object, list[str], list[list[str | None]]]:
+    from sqlalchemy import insert
+
+    from ttcs.problems import import_problems
+    from ttcs.store.engine import open_db
+    from ttcs.store.models import Node, Run, RunProblem, Score
+
+    engine = open_db(str(db))
+    problems = import_problems(engine, str(MATH500), name="math500").problems
+    answers = synthetic_answers([p.answer for p in problems], per_problem)
+    rng = random.Random(1)
+    with engine.begin() as connection:
+        run_id = connection.execute(
+            insert(Run.__table__).values(
+                name="bench",
+                strategy="best_of_n",
+                n=per_problem,
+                verifier="synthetic-prm",
+                config={},
+                status="done",
+                ttcs_version="bench",
+                top_p=1.0,
+                temperature=0.8,
+                max_tokens=2048,
+                seed=0,
+                filter_duplicates=False,
+                sort_completed=False,
+            )
+        ).inserted_primary_key[0]
+        nodes, scores, node_id = [], [], 0
+        for problem, completions in zip(problems, answers, strict=True):
+            for beam, answer in enumerate(completions):
+                node_id += 1
+                body = "Let us compute step by step.\n\n" + (
+                    f"So the answer is $\\boxed{{{answer}}}$." if answer else "I am not sure."
+                )
+                nodes.append(
+                    {
+                        "id": node_id,
+                        "run_id": run_id,
+                        "problem_id": problem.id,
+                        "parent_id": None,
+                        "depth": 1,
+                        "iteration": 0,
+                        "beam": beam,
+                        "text": body,
+                        "completion_tokens": 40,
+                        "status": "completed",
+                        "is_leaf": True,
+                        "is_duplicate": False,
+                    }
+                )
+                scores.append(
+                    {"node_id": node_id, "verifier": "synthetic-prm", "value": rng.random(), "tokens": 0}
+                )
+        connection.execute(insert(Node.__table__), nodes)
+        connection.execute(insert(Score.__table__), scores)
+        connection.execute(
+            insert(RunProblem.__table__),
+            [
+                {
+                    "run_id": run_id,
+                    "problem_id": p.id,
+                    "status": "done",
+                    "iteration": 0,
+                    "seconds": 0.0,
+                    "completion_tokens": 40 * per_problem,
+                    "verifier_tokens": 0,
+                }
+                for p in problems
+            ],
+        )
+    return engine, [p.answer for p in problems], answers
+
+
+# ---------------------------------------------------------------- reference approach
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(_signum, _frame):
+    raise _Timeout
+
+
+REFERENCE_CACHE: dict[str, str] = {}
+
+
+def reference_canonical(answer: str, seconds: int = 3) -> str:
+    """sal's memoized_canonical_form: latex(simplify(latex2sympy(answer))), stripped string on failure."""
+    from latex2sympy2_extended import latex2sympy
+    from sympy import latex, simplify
+
+    if answer in REFERENCE_CACHE:
+        return REFERENCE_CACHE[answer]
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(seconds)
+    try:
+        form = latex(simplify(latex2sympy(answer)))
+    except BaseException:  # noqa: BLE001 - the reference falls back on any failure, timeouts included
+        form = answer.strip().replace(" ", "")
+    finally:
+        signal.alarm(0)
+    REFERENCE_CACHE[answer] = form
+    return form
+
+
+def reference_grade(golds: list[str], answers: list[list[str | None]]) -> tuple[int, float]:
+    """Canonical form per answer, then majority counting, as the blog's pipeline does."""
+    started, graded = time.perf_counter(), 0
+    for gold, completions in zip(golds, answers, strict=True):
+        forms = [reference_canonical(a if a is not None else "") for a in completions]
+        Counter(forms).most_common(1)
+        _ = [form == reference_canonical(gold) for form in forms]
+        graded += len(completions)
+    return graded, time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- accuracy on the test table
+
+
+def table_accuracy() -> tuple[float, float, int]:
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_grading_table import CASES
+    from ttcs.grading.boxed import last_boxed
+    from ttcs.grading.equivalence import is_equivalent
+
+    ours = ref = 0
+    for _dataset, gold, pred, expected, tolerance in CASES:
+        ours += is_equivalent(gold, pred, tolerance=tolerance) is expected
+        pred_answer = last_boxed(pred) or pred
+        ref += (reference_canonical(gold) == reference_canonical(pred_answer)) is expected
+    return ours / len(CASES), ref / len(CASES), len(CASES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--completions-per-problem", type=int, default=100)
+    parser.add_argument("--reference-problems", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    from ttcs.evaluation import EvaluateOptions, evaluate_run
+
+    with tempfile.TemporaryDirectory() as folder:
+        engine, golds, answers = build_run(Path(folder) / "bench.db", args.completions_per_problem)
+        total = sum(len(a) for a in answers)
+        distinct = sum(len(set(a)) for a in answers)
+        print(
+            f"synthetic run: {len(golds)} MATH-500 problems × {args.completions_per_problem} = {total} completions, "
+            f"{distinct} distinct answers (per problem)"
+        )
+        started = time.perf_counter()
+        summary = evaluate_run(engine, "bench", EvaluateOptions(workers=args.workers))
+        ttcs_seconds = time.perf_counter() - started
+    ttcs_rate = total / ttcs_seconds
+    print(
+        f"ttcs evaluate (--workers {args.workers}): {total} completions in {ttcs_seconds:.1f}s "
+        f"= {ttcs_rate:,.0f} completions/s ({summary.answers_graded} distinct answers graded, "
+        f"{summary.predictions} predictions stored)"
+    )
+    rng = random.Random(2)
+    subset = sorted(rng.sample(range(len(golds)), min(args.reference_problems, len(golds))))
+    graded, ref_seconds = reference_grade([golds[i] for i in subset], [answers[i] for i in subset])
+    ref_rate = graded / ref_seconds
+    print(
+        f"reference (latex2sympy + simplify, memoised, 1 process) on a subsample of {len(subset)} problems: "
+        f"{graded} completions in {ref_seconds:.1f}s = {ref_rate:,.0f} completions/s "
+        f"(a rate on the subsample; the whole run would take about {total / ref_rate:.0f}s)"
+    )
+    ours, ref, cases = table_accuracy()
+    print(f"accuracy on the {cases}-case grading table: ttcs {ours:.1%}, reference {ref:.1%}")
+    print(
+        json.dumps(
+            {"ttcs_completions_per_s": round(ttcs_rate), "reference_completions_per_s": round(ref_rate)}
+        )
+    )
+    print(f"speed ratio ttcs / reference: {ttcs_rate / ref_rate:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

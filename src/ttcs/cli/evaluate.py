@@ -1,0 +1,83 @@
+"""`ttcs evaluate --run RUN`: grade a run's completions and store predictions at every budget N."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+
+from ttcs.cli.context import engine
+from ttcs.cli.render import Format, log, render_rows
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("ttcs")
+    if not logger.handlers:
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A rich progress bar on stderr; yields `start(total) -> advance(n)`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from ttcs.cli.render import stderr
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+
+        def start(total: int) -> Callable[[int], None]:
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield start
+
+
+def evaluate(
+    ctx: typer.Context,
+    run: str = typer.Option(..., "--run", help="Run id or name."),
+    prm: str = typer.Option(
+        None, "--prm", help="Verifier whose stored scores weight the votes (default: the run's)."
+    ),
+    agg: str = typer.Option("last", "--agg", help="Aggregate step scores: last, min, prod or mean."),
+    subsamples: int = typer.Option(0, "--subsamples", help="Random N-subsets per N, on top of the first N."),
+    workers: int = typer.Option(1, "--workers", help="Grading processes."),
+    timeout: float = typer.Option(5.0, "--timeout", help="Seconds allowed per answer comparison."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random subsets."),
+    extract: str = typer.Option(
+        None, "--extract", help="Answer convention: math or last_number (default: run/dataset)."
+    ),
+    fmt: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Grade every completion (cached per distinct answer) and store majority, weighted, naive and pass@N."""
+    from ttcs.evaluation import EvaluateOptions, evaluate_run
+    from ttcs.report.metrics import accuracy_report
+
+    _log_to_stderr()
+    options = EvaluateOptions(prm, agg, subsamples, workers, timeout, seed, extract)
+    db = engine(ctx)
+    with progress_bar("grading answers") as start:
+        summary = evaluate_run(db, run, options, start)
+    log(
+        f"evaluated {summary.leaves} completions of run {summary.run_name}: {summary.answers_graded} distinct answers "
+        f"graded, {summary.answers_cached} cached, {summary.predictions} predictions in {summary.seconds:.1f}s"
+    )
+    report = accuracy_report(
+        db, str(summary.run_id), verifier=summary.verifier, agg=agg if summary.verifier else None
+    )
+    render_rows(report.rows, fmt, title=f"accuracy of run {summary.run_name}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

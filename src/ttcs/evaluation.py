@@ -1,0 +1,399 @@
+"""`ttcs evaluate`: grade every leaf of a run, then store predictions for every method and budget N.
+
+1. Each leaf's answer is extracted once and stored in `answer` (extracted, canonical = class key,
+   correct). Leaves that already have an answer row for this grader are not re-read.
+2. Equivalence classes are computed once per (problem, distinct answer string) and cached in
+   `equivalence`; a re-evaluation (another --agg or --prm) grades nothing new.
+3. For N in 1, 2, 4, … (and the problem's completion count), predictions for majority, weighted
+   and naive (see grading/voting.py for tie rules) and the unbiased pass@N go to `prediction`.
+   Subsample 0 is the first N completions in production order (node id order), as search-and-learn
+   computes it; subsamples 1..S are random N-subsets (seeded), kept in production order.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, delete, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from ttcs.errors import UserError
+from ttcs.grading.equivalence import GRADER, Graded
+from ttcs.grading.extract import CONVENTIONS, convention_for, extract_answer
+from ttcs.grading.passk import pass_at_k
+from ttcs.grading.pool import GradeTask, GradingPool, grade_tasks
+from ttcs.grading.voting import Vote, majority, naive, weighted
+from ttcs.prms.base import AGGREGATIONS, aggregate
+from ttcs.store.models import Answer, Equivalence, Prediction, Run
+from ttcs.store.queries import get_run
+from ttcs.store.tree import path_scores, path_texts
+
+log = logging.getLogger("ttcs.evaluate")
+SCORED_METHODS = ("weighted", "naive")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    prm: str | None = None  # default: the run's verifier
+    agg: str = "last"
+    subsamples: int = 0
+    workers: int = 1
+    timeout: float = 5.0
+    seed: int = 0
+    convention: str | None = None  # math | last_number; default: the run's config, else by dataset
+
+
+@dataclass(frozen=True)
+class Leaf:
+    node_id: int
+    problem_id: int
+    answer: str | None = None
+    class_key: str | None = None
+    correct: bool = False
+
+
+@dataclass
+class EvaluationSummary:
+    run_id: int
+    run_name: str
+    verifier: str | None
+    agg: str
+    leaves: int = 0
+    answers_extracted: int = 0
+    answers_graded: int = 0
+    answers_cached: int = 0
+    predictions: int = 0
+    methods: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+Progress = Callable[[int], Callable[[int], None]]  # total -> advance(n)
+
+
+def budgets(count: int) -> list[int]:
+    """1, 2, 4, … up to `count`, plus `count` itself when it is not a power of two."""
+    sizes, size = [], 1
+    while size <= count:
+        sizes.append(size)
+        size *= 2
+    return sizes + ([count] if count and sizes[-1] != count else [])
+
+
+def evaluate_run(engine: Engine, run_ref: str, options: EvaluateOptions, progress: Progress | None = None):
+    started = time.monotonic()
+    run = get_run(engine, run_ref)
+    verifier = _validate(engine, run, options)
+    summary = EvaluationSummary(run.id, run.name, verifier, options.agg)
+    # Workers start now: their start-up and SymPy imports overlap the reading below.
+    with GradingPool(options.workers) as pool:
+        graded, leaves, problems, plan, scores = _read_and_grade(engine, run, verifier, options, progress, pool)
+    summary.answers_extracted, summary.answers_cached = len(plan.extracted), plan.cached_count
+    summary.answers_graded = sum(len(t.answers) for t in plan.tasks)
+    with engine.begin() as connection:
+        leaves = _store_grades(connection, leaves, plan, graded, list(problems))
+        summary.predictions = _store_predictions(connection, run.id, leaves, scores, verifier, options)
+    summary.leaves = len(leaves)
+    summary.methods = ["majority", "pass@k", *(SCORED_METHODS if verifier else ())]
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _read_and_grade(engine: Engine, run: Run, verifier, options: EvaluateOptions, progress, pool):
+    with engine.connect() as connection:  # read everything first: no write lock while grading
+        leaves = _load_leaves(connection, run.id)
+        if not leaves:
+            raise UserError(
+                f"run {run.name!r} has no finished completions (leaves) to evaluate; run it first"
+            )
+        problems = _load_problems(
+            connection, run.id, options.convention or run.config.get("answer_convention")
+        )
+        plan = _plan_grading(connection, leaves, problems, options.timeout)
+        scores = _leaf_scores(connection, leaves, verifier, options.agg) if verifier else {}
+    advance = progress(sum(len(t.answers) for t in plan.tasks)) if progress else None
+    graded = grade_tasks(plan.tasks, options.workers, advance, pool)
+    return graded, leaves, problems, plan, scores
+
+
+def _validate(engine: Engine, run: Run, options: EvaluateOptions) -> str | None:
+    if options.agg not in AGGREGATIONS:
+        raise UserError(f"unknown --agg {options.agg!r}; choose one of {', '.join(AGGREGATIONS)}")
+    if options.convention not in (None, *CONVENTIONS):
+        raise UserError(f"unknown --extract {options.convention!r}; choose one of {', '.join(CONVENTIONS)}")
+    if options.subsamples < 0 or options.workers < 1 or options.timeout <= 0:
+        raise UserError("--subsamples must be >= 0, --workers >= 1 and --timeout > 0")
+    verifier = options.prm or run.verifier
+    if verifier is None:
+        log.info("run %s has no verifier and no --prm was given: only majority and pass@k", run.name)
+        return None
+    with engine.connect() as connection:
+        scored = connection.execute(
+            text(
+                "SELECT 1 FROM score s JOIN node n ON n.id = s.node_id WHERE n.run_id = :run AND s.verifier = :v LIMIT 1"
+            ),
+            {"run": run.id, "v": verifier},
+        ).first()
+    if scored is None:
+        if options.prm:
+            raise UserError(
+                f"run {run.name!r} has no scores by {verifier!r}; score it first (`ttcs score`) or pick another --prm"
+            )
+        log.info("run %s has no scores by %s: only majority and pass@k", run.name, verifier)
+        return None
+    return verifier
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _load_leaves(connection: Connection, run_id: int) -> list[Leaf]:
+    rows = connection.execute(
+        text(
+            "SELECT n.id, n.problem_id, a.extracted, a.canonical, a.correct, a.id IS NOT NULL "
+            "FROM node n LEFT JOIN answer a ON a.node_id = n.id AND a.grader = :grader "
+            "WHERE n.run_id = :run AND n.is_leaf ORDER BY n.problem_id, n.id"
+        ),
+        {"run": run_id, "grader": GRADER},
+    ).all()
+    return [
+        Leaf(r[0], r[1], r[2], r[3], bool(r[4])) if r[5] else Leaf(r[0], r[1], class_key="?") for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ProblemGold:
+    answer: str
+    convention: str
+    tolerance: float | None
+
+
+def _load_problems(connection: Connection, run_id: int, convention: str | None) -> dict[int, ProblemGold]:
+    rows = connection.execute(
+        text(
+            "SELECT p.id, p.answer, p.dataset, p.meta FROM problem p "
+            "WHERE p.id IN (SELECT problem_id FROM node WHERE run_id = :run AND is_leaf)"
+        ),
+        {"run": run_id},
+    ).all()
+    return {r[0]: ProblemGold(r[1], convention or convention_for(r[2]), _tolerance(r[3])) for r in rows}
+
+
+def _tolerance(meta) -> float | None:
+    if isinstance(meta, str):
+        import json
+
+        meta = json.loads(meta)
+    try:
+        return float(meta["error"]) if meta and meta.get("error") not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- grading
+
+
+@dataclass
+class GradingPlan:
+    extracted: dict[int, str | None]  # node id -> extracted answer, for leaves without an answer row
+    cached: dict[int, list[Graded]]
+    tasks: list[GradeTask]
+
+    @property
+    def cached_count(self) -> int:
+        return sum(len(items) for items in self.cached.values())
+
+
+def _plan_grading(
+    connection, leaves: list[Leaf], problems: dict[int, ProblemGold], timeout: float
+) -> GradingPlan:
+    """Extract answers of leaves without an answer row; list the distinct answers not yet cached."""
+    fresh = [leaf for leaf in leaves if leaf.class_key == "?"]
+    texts = path_texts(connection, [leaf.node_id for leaf in fresh]) if fresh else {}
+    extracted = {
+        leaf.node_id: extract_answer("".join(texts[leaf.node_id]), problems[leaf.problem_id].convention)
+        for leaf in fresh
+    }
+    cached = _cached_classes(connection, list(problems))
+    return GradingPlan(extracted, cached, _grading_tasks(fresh, extracted, cached, problems, timeout))
+
+
+def _store_grades(
+    connection, leaves, plan: GradingPlan, graded: dict[int, list[Graded]], problem_ids
+) -> list[Leaf]:
+    """Cache the new classes, store an answer row per newly graded leaf; the leaves with classes."""
+    table = Equivalence.__table__
+    connection.execute(
+        delete(table).where(
+            table.c.problem_id.in_(bindparam("ids", expanding=True)), table.c.grader != GRADER
+        ),
+        {"ids": problem_ids},
+    )
+    _store_classes(connection, graded)
+    classes = {(pid, g.answer): g for pid, items in plan.cached.items() for g in items}
+    classes.update({(pid, g.answer): g for pid, items in graded.items() for g in items})
+    updated = {
+        leaf.node_id: _with_class(leaf, plan.extracted[leaf.node_id], classes)
+        for leaf in leaves
+        if leaf.node_id in plan.extracted
+    }
+    _store_answers(connection, list(updated.values()))
+    return [updated.get(leaf.node_id, leaf) for leaf in leaves]
+
+
+def _with_class(leaf: Leaf, answer: str | None, classes: dict) -> Leaf:
+    if answer is None:
+        return Leaf(leaf.node_id, leaf.problem_id)
+    graded = classes[(leaf.problem_id, answer)]
+    return Leaf(leaf.node_id, leaf.problem_id, answer, graded.class_key, graded.correct)
+
+
+def _cached_classes(connection: Connection, problem_ids: list[int]) -> dict[int, list[Graded]]:
+    """Cached classes of these problems by the current grader."""
+    table = Equivalence.__table__
+    in_problems = table.c.problem_id.in_(bindparam("ids", expanding=True))
+    rows = connection.execute(
+        select(table.c.problem_id, table.c.answer_text, table.c.class_key, table.c.correct).where(
+            in_problems, table.c.grader == GRADER
+        ),
+        {"ids": problem_ids},
+    ).all()
+    cached: dict[int, list[Graded]] = defaultdict(list)
+    for problem_id, answer, key, correct in rows:
+        cached[problem_id].append(Graded(answer, key, bool(correct)))
+    return cached
+
+
+def _grading_tasks(fresh, extracted, cached, problems, timeout: float) -> list[GradeTask]:
+    new_answers: dict[int, dict[str, None]] = defaultdict(dict)  # ordered sets, first-seen order
+    for leaf in fresh:
+        answer = extracted[leaf.node_id]
+        if answer is not None:
+            new_answers[leaf.problem_id][answer] = None
+    tasks = []
+    for problem_id, answers in new_answers.items():
+        known = {g.answer for g in cached.get(problem_id, [])}
+        todo = tuple(a for a in answers if a not in known)
+        if todo:
+            gold = problems[problem_id]
+            tasks.append(
+                GradeTask(
+                    problem_id, gold.answer, todo, tuple(cached.get(problem_id, ())), gold.tolerance, timeout
+                )
+            )
+    return tasks
+
+
+def _store_classes(connection: Connection, graded: dict[int, list[Graded]]) -> None:
+    rows = [
+        {
+            "problem_id": pid,
+            "answer_text": g.answer,
+            "class_key": g.class_key,
+            "correct": g.correct,
+            "grader": GRADER,
+        }
+        for pid, items in graded.items()
+        for g in items
+    ]
+    if rows:
+        connection.execute(insert(Equivalence.__table__), rows)
+
+
+def _store_answers(connection: Connection, leaves: list[Leaf]) -> None:
+    table = Answer.__table__
+    ids = [leaf.node_id for leaf in leaves]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        connection.execute(delete(table).where(table.c.node_id.in_(chunk), table.c.grader == GRADER))
+    rows = [
+        {
+            "node_id": x.node_id,
+            "extracted": x.answer,
+            "canonical": x.class_key,
+            "correct": x.correct,
+            "grader": GRADER,
+        }
+        for x in leaves
+    ]
+    if rows:
+        connection.execute(insert(table), rows)
+
+
+# ---------------------------------------------------------------- predictions
+
+
+def _leaf_scores(connection: Connection, leaves: list[Leaf], verifier: str, agg: str) -> dict[int, float]:
+    paths = path_scores(connection, [leaf.node_id for leaf in leaves], verifier)
+    scores, missing = {}, 0
+    for node_id, values in paths.items():
+        present = [v for v in values if v is not None]
+        missing += not present
+        scores[node_id] = aggregate(present, agg) if present else 0.0
+    if missing:
+        log.warning("%d completions have no %s score; they count as score 0", missing, verifier)
+    return scores
+
+
+def _store_predictions(connection, run_id, leaves, scores, verifier, options: EvaluateOptions) -> int:
+    by_problem: dict[int, list[Vote]] = defaultdict(list)
+    for leaf in leaves:  # already in problem, node id order
+        by_problem[leaf.problem_id].append(
+            Vote(leaf.answer, leaf.class_key, leaf.correct, scores.get(leaf.node_id, 0.0))
+        )
+    rows = []
+    for problem_id, votes in by_problem.items():
+        rows += _problem_predictions(run_id, problem_id, votes, verifier, options)
+    table = Prediction.__table__
+    connection.execute(
+        delete(table).where(table.c.run_id == run_id, table.c.verifier == "", table.c.agg == "")
+    )
+    if verifier:
+        connection.execute(
+            delete(table).where(
+                table.c.run_id == run_id, table.c.verifier == verifier, table.c.agg == options.agg
+            )
+        )
+    connection.execute(insert(table), rows)
+    return len(rows)
+
+
+def _problem_predictions(run_id, problem_id, votes: list[Vote], verifier, options) -> list[dict]:
+    rows = []
+    correct_count = sum(v.correct for v in votes)
+
+    def row(method, n, subsample, pick, scored):
+        return {
+            "run_id": run_id,
+            "problem_id": problem_id,
+            "method": method,
+            "n": n,
+            "subsample": subsample,
+            "verifier": verifier if scored else "",
+            "agg": options.agg if scored else "",
+            "answer": pick.answer if pick else None,
+            "correct": float(bool(pick and pick.correct)),
+        }
+
+    for n in budgets(len(votes)):
+        for subsample in range(options.subsamples + 1):
+            chosen = _subset(votes, n, subsample, problem_id, options.seed)
+            rows.append(row("majority", n, subsample, majority(chosen), False))
+            if verifier:
+                rows.append(row("weighted", n, subsample, weighted(chosen), True))
+                rows.append(row("naive", n, subsample, naive(chosen), True))
+        passed = row("pass@k", n, 0, None, False)
+        passed["correct"] = pass_at_k(len(votes), correct_count, n)
+        rows.append(passed)
+    return rows
+
+
+def _subset(votes: list[Vote], n: int, subsample: int, problem_id: int, seed: int) -> list[Vote]:
+    if subsample == 0:
+        return votes[:n]
+    rng = random.Random(f"{seed}:{problem_id}:{n}:{subsample}")
+    return [votes[i] for i in sorted(rng.sample(range(len(votes)), n))]

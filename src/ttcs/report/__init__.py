@@ -1,0 +1,1 @@
+"""Reports: accuracy per method and budget N, aggregated in SQL from `prediction`."""
