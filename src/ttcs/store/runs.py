@@ -27,7 +27,16 @@ def default_run_name(strategy: str, dataset: str, n: int) -> str:
 
 
 def _run_columns(params: dict) -> dict:
-    columns = set(Run.model_fields) - {"id", "name", "config", "status", "created_at", "updated_at", "finished_at"}
+    columns = set(Run.model_fields) - {
+        "id",
+        "name",
+        "strategy",
+        "config",
+        "status",
+        "created_at",
+        "updated_at",
+        "finished_at",
+    }
     return {key: value for key, value in params.items() if key in columns and value is not None}
 
 
@@ -45,12 +54,16 @@ def _check_same_settings(run: Run, params: dict) -> None:
         )
 
 
-def create_or_resume_run(engine: Engine, name: str, strategy: str, params: dict, problems: Sequence[Problem]) -> Run:
+def create_or_resume_run(
+    engine: Engine, name: str, strategy: str, params: dict, problems: Sequence[Problem]
+) -> Run:
     """The run called `name` (created when new) with a run_problem row for each of `problems`."""
     with Session(engine, expire_on_commit=False) as session:
         run = session.exec(select(Run).where(Run.name == name)).first()
         if run is None:
-            run = Run(name=name, strategy=strategy, config=params, ttcs_version=__version__, **_run_columns(params))
+            run = Run(
+                name=name, strategy=strategy, config=params, ttcs_version=__version__, **_run_columns(params)
+            )
             session.add(run)
             session.flush()
         else:

@@ -1,0 +1,80 @@
+"""`ttcs search`: best_of_n, beam and dvts over a stored tree. Parse -> library -> render."""
+
+from __future__ import annotations
+
+import typer
+
+from ttcs.cli.context import engine
+from ttcs.cli.render import Format, log, render_rows
+
+GIVEN_SOURCES = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}
+
+
+def search(
+    ctx: typer.Context,
+    strategy: str = typer.Option(None, "--strategy", help="best_of_n, beam or dvts."),
+    n: int = typer.Option(None, "--n", help="Completions per problem (the compute budget N)."),
+    beam_width: int = typer.Option(
+        4, "--beam-width", help="M: expansions per kept beam (beam), candidates per subtree (dvts)."
+    ),
+    num_iterations: int = typer.Option(
+        40, "--num-iterations", help="Maximum steps per solution; the last generates to the end."
+    ),
+    lookahead: int = typer.Option(
+        0, "--lookahead", help="Greedy steps rolled out before scoring a candidate."
+    ),
+    agg: str = typer.Option("last", "--agg", help="Step-score aggregation: last, min, prod or mean."),
+    filter_duplicates: bool = typer.Option(
+        False, "--filter-duplicates", help="Drop identical active beams (beam)."
+    ),
+    sort_completed: bool = typer.Option(
+        False, "--sort-completed", help="Report the best N completions (beam)."
+    ),
+    temperature: float = typer.Option(0.8, "--temperature"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    max_tokens: int = typer.Option(2048, "--max-tokens", help="Token limit of each generation."),
+    seed: int = typer.Option(0, "--seed", help="Run seed; request seeds derive from it."),
+    dataset: str = typer.Option(
+        "builtin:arith", "--dataset", help="Imported dataset name or any source `problems import` takes."
+    ),
+    limit: int = typer.Option(None, "--limit", help="Only the first K problems."),
+    model: str = typer.Option(
+        "smollm2-135m", "--model", help="Policy model: Hub id, folder or smollm2-135m."
+    ),
+    backend: str = typer.Option("auto", "--backend", help="auto, vllm, hf or openai."),
+    prm: str = typer.Option("sympy-steps", "--prm", help="Verifier: sympy-steps, judge:MODEL or a PRM."),
+    batch_problems: int = typer.Option(
+        25, "--batch-problems", help="Problems searched together per iteration."
+    ),
+    name: str = typer.Option(None, "--name", help="Run name; rerunning with the same name resumes."),
+    config: str = typer.Option(None, "--config", help="YAML recipe of option values; flags override it."),
+    resume: str = typer.Option(None, "--resume", help="Resume the run with this name or id."),
+    fmt: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Search with a verifier; every node of every tree is stored, so runs resume and can be queried."""
+    from ttcs.search import resolve_options, run_search, search_summary
+
+    values = {
+        "strategy": strategy, "n": n, "beam_width": beam_width, "num_iterations": num_iterations,
+        "lookahead": lookahead, "agg": agg, "filter_duplicates": filter_duplicates,
+        "sort_completed": sort_completed, "temperature": temperature, "top_p": top_p,
+        "max_tokens": max_tokens, "seed": seed, "dataset": dataset, "limit": limit, "model": model,
+        "backend": backend, "prm": prm, "batch_problems": batch_problems, "name": name,
+        "config": config, "resume": resume,
+    }  # fmt: skip
+    # Only flags actually given override the recipe or the resumed run (defaults match SearchOptions).
+    given = {key: value for key, value in values.items() if _was_given(ctx, key)}
+    options = resolve_options(given, lambda: engine(ctx))
+    db = engine(ctx)
+    result = run_search(db, options, progress=log)
+    log(f"run {result.run.name} (id {result.run.id}): {result.run.status}")
+    render_rows(search_summary(db, result.run.id), fmt, title=f"search {result.run.name}")
+
+
+def _was_given(ctx: typer.Context, key: str) -> bool:
+    source = ctx.get_parameter_source(key)
+    return source is not None and source.name in GIVEN_SOURCES
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)

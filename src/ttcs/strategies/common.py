@@ -1,0 +1,107 @@
+"""Values shared by the strategies: frontier entries, expansions, scored candidates, decisions.
+
+A strategy is pure selection logic: it turns a problem's frontier into expansions and, once the
+candidates are generated and scored, decides each candidate's status. Everything it needs comes
+from the database (the frontier is rebuilt from stored nodes every iteration), so a run resumes
+after a crash exactly where its last committed iteration left it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlmodel import Session
+
+from ttcs.prms.base import aggregate
+from ttcs.store.tree import StepRecord
+
+# Node statuses. "lookahead" marks the greedy roll-out steps that were generated only for scoring.
+ACTIVE, KEPT, PRUNED, COMPLETED, LOOKAHEAD = "active", "kept", "pruned", "completed", "lookahead"
+ENDING_REASONS = ("eos", "length")
+
+
+@dataclass(frozen=True)
+class PathNode:
+    """A node to expand: `node_id` None is the root (the problem itself)."""
+
+    node_id: int | None
+    beam: int
+    steps: tuple[str, ...] = ()
+
+    @property
+    def depth(self) -> int:
+        return len(self.steps)
+
+
+ROOT = PathNode(None, 0, ())
+
+
+@dataclass(eq=False)
+class ProblemState:
+    """One problem of the frontier as stored: the iteration to run now and the nodes to expand."""
+
+    run_problem_id: int
+    problem_id: int
+    key: str  # dataset/unique_id: the problem part of every seed
+    text: str
+    iteration: int
+    frontier: list[PathNode]
+
+
+@dataclass(frozen=True, eq=False)
+class Expansion:
+    """One request: extend `parent` of `state` as beam `beam`; `final` generates to the end."""
+
+    state: ProblemState
+    parent: PathNode
+    beam: int
+    final: bool
+
+
+@dataclass(eq=False)
+class Candidate:
+    """A generated chain of steps below an expansion's parent, with its lookahead and scores."""
+
+    expansion: Expansion
+    chain: list[StepRecord]
+    ended: bool  # EOS, length limit, empty step, or the final iteration
+    lookahead: list[StepRecord] = field(default_factory=list)
+    scores: tuple[float, ...] = ()  # one per step of parent path + chain + lookahead
+    verifier_tokens: int = 0
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return self.expansion.parent.steps + tuple(step.text for step in self.chain)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.steps)
+
+    def value(self, agg: str) -> float:
+        """The selection value: the aggregated scores of the whole scored path, lookahead included."""
+        return aggregate(self.scores, agg)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """For each candidate, the status of its chain's last node; `done` ends the problem."""
+
+    statuses: list[str]
+    done: bool
+
+
+class Strategy(Protocol):
+    name: str
+
+    def expansions(self, state: ProblemState) -> list[Expansion]: ...
+
+    def decide(self, state: ProblemState, candidates: list[Candidate]) -> Decision: ...
+
+    def finalize(self, session: Session, run_id: int, problem_id: int, verifier: str) -> None:
+        """Called inside the transaction that ends a problem, after its last nodes are flushed."""
+        ...
+
+
+def is_final(iteration: int, num_iterations: int) -> bool:
+    return iteration >= num_iterations - 1
