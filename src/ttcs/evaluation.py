@@ -89,9 +89,11 @@ def evaluate_run(engine: Engine, run_ref: str, options: EvaluateOptions, progres
     run = get_run(engine, run_ref)
     verifier = _validate(engine, run, options)
     summary = EvaluationSummary(run.id, run.name, verifier, options.agg)
-    # Workers start now: their start-up and SymPy imports overlap the reading below.
+    # Workers start only if some answer needs SymPy (see pool.py).
     with GradingPool(options.workers) as pool:
-        graded, leaves, problems, plan, scores = _read_and_grade(engine, run, verifier, options, progress, pool)
+        graded, leaves, problems, plan, scores = _read_and_grade(
+            engine, run, verifier, options, progress, pool
+        )
     summary.answers_extracted, summary.answers_cached = len(plan.extracted), plan.cached_count
     summary.answers_graded = sum(len(t.answers) for t in plan.tasks)
     with engine.begin() as connection:
@@ -114,7 +116,7 @@ def _read_and_grade(engine: Engine, run: Run, verifier, options: EvaluateOptions
             connection, run.id, options.convention or run.config.get("answer_convention")
         )
         plan = _plan_grading(connection, leaves, problems, options.timeout)
-        scores = _leaf_scores(connection, leaves, verifier, options.agg) if verifier else {}
+        scores = _leaf_scores(connection, run.id, leaves, verifier, options.agg) if verifier else {}
     advance = progress(sum(len(t.answers) for t in plan.tasks)) if progress else None
     graded = grade_tasks(plan.tasks, options.workers, advance, pool)
     return graded, leaves, problems, plan, scores
@@ -305,30 +307,36 @@ def _store_classes(connection: Connection, graded: dict[int, list[Graded]]) -> N
 
 
 def _store_answers(connection: Connection, leaves: list[Leaf]) -> None:
-    table = Answer.__table__
-    ids = [leaf.node_id for leaf in leaves]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        connection.execute(delete(table).where(table.c.node_id.in_(chunk), table.c.grader == GRADER))
-    rows = [
-        {
-            "node_id": x.node_id,
-            "extracted": x.answer,
-            "canonical": x.class_key,
-            "correct": x.correct,
-            "grader": GRADER,
-        }
-        for x in leaves
-    ]
-    if rows:
-        connection.execute(insert(table), rows)
+    """Answer rows of newly graded leaves (they have none for this grader: see _load_leaves)."""
+    rows = [(x.node_id, x.answer, x.class_key, x.correct, GRADER) for x in leaves]
+    _insert_many(
+        connection, Answer.__table__, ("node_id", "extracted", "canonical", "correct", "grader"), rows
+    )
+
+
+def _insert_many(connection: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows; on SQLite one DB-API executemany, several times faster than SQLAlchemy's insert()."""
+    if not rows:
+        return
+    if connection.dialect.paramstyle == "qmark":
+        marks = ", ".join("?" for _ in columns)
+        connection.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
+    else:
+        connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 # ---------------------------------------------------------------- predictions
 
 
-def _leaf_scores(connection: Connection, leaves: list[Leaf], verifier: str, agg: str) -> dict[int, float]:
-    paths = path_scores(connection, [leaf.node_id for leaf in leaves], verifier)
+def _leaf_scores(
+    connection: Connection, run_id: int, leaves: list[Leaf], verifier: str, agg: str
+) -> dict[int, float]:
+    own = _own_scores(connection, run_id, verifier) if agg == "last" else {}
+    # "last" needs only the leaf's own score; the other aggregations (or a leaf without a score
+    # of its own) need the whole path
+    rest = [leaf.node_id for leaf in leaves if leaf.node_id not in own]
+    paths = path_scores(connection, rest, verifier) if rest else {}
+    paths.update({node_id: [value] for node_id, value in own.items()})
     scores, missing = {}, 0
     for node_id, values in paths.items():
         present = [v for v in values if v is not None]
@@ -337,6 +345,17 @@ def _leaf_scores(connection: Connection, leaves: list[Leaf], verifier: str, agg:
     if missing:
         log.warning("%d completions have no %s score; they count as score 0", missing, verifier)
     return scores
+
+
+def _own_scores(connection: Connection, run_id: int, verifier: str) -> dict[int, float]:
+    rows = connection.execute(
+        text(
+            "SELECT s.node_id, s.value FROM score s JOIN node n ON n.id = s.node_id "
+            "WHERE n.run_id = :run AND n.is_leaf AND s.verifier = :v AND s.value IS NOT NULL"
+        ),
+        {"run": run_id, "v": verifier},
+    ).all()
+    return {node_id: value for node_id, value in rows}
 
 
 def _store_predictions(connection, run_id, leaves, scores, verifier, options: EvaluateOptions) -> int:
@@ -358,7 +377,8 @@ def _store_predictions(connection, run_id, leaves, scores, verifier, options: Ev
                 table.c.run_id == run_id, table.c.verifier == verifier, table.c.agg == options.agg
             )
         )
-    connection.execute(insert(table), rows)
+    columns = tuple(rows[0]) if rows else ()
+    _insert_many(connection, table, columns, [tuple(row.values()) for row in rows])
     return len(rows)
 
 

@@ -178,10 +178,14 @@ def equal(a, b, tolerance: float | None = None) -> bool | None:
     """Whether two parsed values are equal; None when that needs SymPy (mixed kinds)."""
     if isinstance(a, Scalar) and isinstance(b, Scalar):
         return scalars_equal(a, b, tolerance)
+    if isinstance(a, Scalar) or isinstance(b, Scalar):
+        if isinstance(a, (Union, Interval, Matrix)) or isinstance(b, (Union, Interval, Matrix)):
+            return False  # a number is never a set of numbers or a matrix
+        return None
     if isinstance(a, Union) or isinstance(b, Union):
         parts = [canonical_union(v) if isinstance(v, Union) else [_as_interval(v)] for v in (a, b)]
         if len(parts[0]) != len(parts[1]):
-            return False if all(isinstance(v, Union) for v in (a, b)) else None
+            return None if isinstance(a, FSet) or isinstance(b, FSet) else False
         parts = [sorted(p, key=key) for p in parts]
         return _all_equal(parts[0], parts[1], tolerance)
     if isinstance(a, Interval) or isinstance(b, Interval):

@@ -42,6 +42,7 @@ from ttcs.grading.fastvalues import (
 )
 
 MAX_CHARS = 400
+E_NOTATION = re.compile(r"\d\.?e[+-]?\d")
 TOKEN = re.compile(
     r"\s*(\\begin\{[pb]matrix\}|\\end\{[pb]matrix\}|\\\\|\\\{|\\\}|\\[a-zA-Z]+|"
     r"\d+\.?\d*|\.\d+|[a-zA-Z]|[-+*/^(){}\[\],_!&])"
@@ -224,7 +225,12 @@ class Parser:
         rest = self.tokens[self.pos : self.pos + 7]
         if not (whole.isdigit() and len(rest) == 7 and rest[0] == "\\frac"):
             return Fraction(0)
-        if rest[1] == rest[4] == "{" and rest[3] == rest[6] == "}" and rest[2].isdigit() and rest[5].isdigit():
+        if (
+            rest[1] == rest[4] == "{"
+            and rest[3] == rest[6] == "}"
+            and rest[2].isdigit()
+            and rest[5].isdigit()
+        ):
             if int(rest[5]) == 0:
                 raise NotSimple
             self.pos += 7
@@ -368,8 +374,8 @@ def union(left, right) -> Union:
 
 def parse(normalized: str):
     """The value of a normalised answer; raises NotSimple (or IllTyped) when it cannot."""
-    if len(normalized) > MAX_CHARS:
-        raise NotSimple
+    if len(normalized) > MAX_CHARS or E_NOTATION.search(normalized):
+        raise NotSimple  # `3e6` is 3·10⁶ to normalize.as_rational, not 3·e·6
     try:
         return Parser(normalized).answer()
     except (ValueError, OverflowError, ZeroDivisionError, RecursionError) as error:

@@ -243,7 +243,7 @@ def _exact_power(base: Fraction, exponent: Fraction) -> Fraction | None:
     if base >= 0 and exponent.denominator <= 8:
         root = _exact_root(base, exponent.denominator)
         if root is not None and (root != 0 or exponent > 0):
-            return root ** exponent.numerator
+            return root**exponent.numerator
     return None
 
 

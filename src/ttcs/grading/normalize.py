@@ -56,7 +56,8 @@ def _drop_units(text: str) -> str:
     """Drop trailing `\\text{ cm}`-style unit groups when something is left in front of them."""
     while True:
         stripped = UNIT_GROUP.sub("", text).strip()
-        if not stripped or stripped == text or stripped.endswith(("\\", "{", "(")):
+        # keep the group when nothing with a value is left in front of it (`-\\text{Evelyn}`)
+        if not re.search(r"[0-9A-Za-z]", stripped) or stripped == text or stripped.endswith(("\\", "{", "(")):
             break
         text = stripped
     stripped = UNIT_WORDS.sub("", text).strip()

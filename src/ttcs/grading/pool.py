@@ -1,9 +1,9 @@
 """Grade many problems, each task under a hard deadline; SymPy work on worker processes.
 
 Most problems need no SymPy at all (fast paths: exact numbers, the fast parser); those are graded
-inline in the calling process, which costs nothing to start. Problems with an answer only SymPy
-can read go to worker processes (`GradingPool`, started early so that their start-up and SymPy
-imports overlap the caller's reading of the database). Each worker grades one problem's distinct
+inline in the calling process, which costs nothing to start. Worker processes (`GradingPool`) are
+started only when some problem has an answer only SymPy can read; they take such problems once
+warm (SymPy imported), while the caller grades the rest and, until a worker is free, slow ones too. Each worker grades one problem's distinct
 answers at a time (grade_answers, whose every comparison is bounded by a SIGALRM timer in the
 worker's main thread). The parent also keeps a deadline per task, as a backstop for C-level loops
 a signal cannot interrupt: a worker past it is killed and restarted, and that task is graded by
@@ -23,6 +23,9 @@ from ttcs.grading.equivalence import Graded, grade_answers, needs_sympy, warm_up
 from ttcs.grading.normalize import as_rational, normalize
 
 log = logging.getLogger("ttcs.grading")
+# A worker spends ~2 s importing SymPy before its first task; a problem that needs SymPy takes
+# ~0.1-0.5 s. Fewer such problems than this per worker are graded faster by the caller alone.
+MIN_SLOW_TASKS_PER_WORKER = 20
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ def task_needs_sympy(task: GradeTask) -> bool:
 
 def _worker_loop(connection) -> None:
     warm_up()  # pay for SymPy's imports before the first task arrives
+    connection.send("ready")
     while True:
         try:
             task = connection.recv()
@@ -75,6 +79,15 @@ class _Worker:
         self.process.start()
         self.task: GradeTask | None = None
         self.started = 0.0
+        self.ready = False  # warmed up (SymPy imported): takes tasks from now on
+
+    def poll_ready(self) -> bool:
+        if not self.ready and self.connection.poll():
+            try:
+                self.ready = self.connection.recv() == "ready"
+            except (EOFError, OSError):
+                self.ready = False
+        return self.ready
 
     def submit(self, task: GradeTask) -> None:
         self.task, self.started = task, time.monotonic()
@@ -89,11 +102,18 @@ class _Worker:
 
 
 class GradingPool:
-    """`workers` grading processes (none when workers <= 1); use as a context manager."""
+    """Up to `workers` grading processes (none when workers <= 1), started on first need."""
 
     def __init__(self, workers: int) -> None:
         self.context = multiprocessing.get_context("spawn")
-        self.workers = [_Worker(self.context) for _ in range(workers if workers > 1 else 0)]
+        self.size = workers if workers > 1 else 0
+        self.workers: list[_Worker] = []
+
+    def start(self, slow_tasks: int) -> None:
+        """Start as many workers as the SymPy work pays for (each costs ~2 s of start-up)."""
+        wanted = min(self.size, slow_tasks // MIN_SLOW_TASKS_PER_WORKER)
+        while len(self.workers) < wanted:
+            self.workers.append(_Worker(self.context))
 
     def __enter__(self) -> GradingPool:
         return self
@@ -137,11 +157,12 @@ def grade_tasks(
     if own_pool:
         pool = GradingPool(workers)
     try:
-        if pool is None or not pool.workers:
+        slow = [task for task in tasks if task_needs_sympy(task)] if pool is not None and pool.size else []
+        if not slow:
             return {task.problem_id: _inline(task, done) for task in tasks}
-        slow = [task for task in tasks if task_needs_sympy(task)]
         slow_ids = {task.problem_id for task in slow}
         fast = [task for task in tasks if task.problem_id not in slow_ids]
+        pool.start(len(slow))
         return _grade_in_processes(pool, slow, fast, done)
     finally:
         if own_pool:
@@ -157,12 +178,13 @@ def _inline(task: GradeTask, done: Callable[[int], None]) -> list[Graded]:
 def _grade_in_processes(
     pool: GradingPool, slow: list[GradeTask], fast: list[GradeTask], done: Callable[[int], None]
 ) -> dict[int, list[Graded]]:
-    """Slow tasks on the workers; fast ones inline in between polls of the workers."""
+    """Slow tasks on the workers once they are warm; the caller grades the fast ones, and slow
+    ones too while no worker is free (so that starting the workers never delays the work)."""
     pending, inline = slow[::-1], fast[::-1]
     results: dict[int, list[Graded]] = {}
     while pending or inline or any(w.task for w in pool.workers):
         for index, worker in enumerate(pool.workers):
-            if worker.task is None and pending:
+            if worker.task is None and pending and worker.poll_ready():
                 worker.submit(pending.pop())
             elif worker.overdue():
                 log.warning(
@@ -171,11 +193,11 @@ def _grade_in_processes(
                 results[worker.task.problem_id] = strings_only(worker.task)
                 done(len(worker.task.answers))
                 pool.replace(index)
-        if inline:
-            task = inline.pop()
+        if inline or pending:
+            task = inline.pop() if inline else pending.pop()
             results[task.problem_id] = _inline(task, done)
         busy = [w.connection for w in pool.workers if w.task]
-        ready = wait(busy, timeout=0 if inline else 1.0) if busy else []
+        ready = wait(busy, timeout=0 if inline or pending else 1.0) if busy else []
         for index, worker in enumerate(pool.workers):
             if worker.connection in ready:
                 results[worker.task.problem_id] = _receive(worker)

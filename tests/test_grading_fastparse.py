@@ -1,0 +1,90 @@
+"""The fast parser (grading/fastparse.py, fastcompare.py): what it decides without SymPy, that it
+agrees with the table's verdicts, and that it hands everything else back to SymPy."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_grading_table import CASES
+from ttcs.grading import pool
+from ttcs.grading.equivalence import needs_sympy
+from ttcs.grading.extract import answer_or_text
+from ttcs.grading.fastcompare import ILL_TYPED, fast_equal, fast_key, fast_parse
+from ttcs.grading.normalize import normalize
+from ttcs.grading.pool import GradeTask, GradingPool, grade_tasks
+
+
+def _norm(text: str) -> str:
+    return normalize(answer_or_text(text))
+
+
+def test_fast_parser_agrees_with_every_table_case_it_decides():
+    decided = 0
+    for _dataset, gold, pred, expected, tolerance in CASES:
+        verdict = fast_equal(_norm(gold), _norm(pred), tolerance)
+        if verdict is not None:
+            decided += 1
+            assert verdict is expected, (gold, pred)
+    assert decided >= 60  # most non-trivial rows never reach SymPy
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "expected"),
+    [
+        ("x^2+2x+1", "(x+1)^2", True),
+        ("\\frac{n(n+1)}{2}", "\\frac{n^2+n}{2}", True),
+        ("x", "\\sqrt{x^2}", False),  # differs for Re(x) < 0: evaluated at complex points
+        ("(0,9)", "(0,5)\\cup[5,9)", True),  # touching intervals are merged
+        ("\\{1\\pm\\sqrt{5},-2\\}", "\\{-2,1-\\sqrt{5},1+\\sqrt{5}\\}", True),
+        ("\\frac{1\\pm\\sqrt{19}}{2}", "\\frac12\\pm\\frac{\\sqrt{19}}{2}", True),
+        ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "2\\begin{pmatrix}1/2\\\\1\\end{pmatrix}", True),
+        ("\\frac{\\frac14}{2}", "\\frac{1}{8}", True),
+        ("204_5", "204_{5}", True),
+        ("\\frac{100!}{2^{50}}", "\\frac{100!}{2^{49}}", False),
+        ("(2,\\infty)", "(0,9)\\cup(9,36)", False),
+    ],
+)
+def test_fast_equal_on_hand_made_cases(gold, pred, expected):
+    assert fast_equal(_norm(gold), _norm(pred)) is expected
+
+
+def test_keys_use_the_sympy_formats():
+    assert fast_key("\\frac{3}{6}") == "q:1/2"
+    assert fast_key("(3,\\frac{\\pi}{2})") == "(q:3,r:1.570796327)"
+    assert fast_key("(2,\\infty)") == "(q:2,inf:oo)"
+    assert fast_key("204_{5}") == "b:204_5" != fast_key("204")
+    assert fast_key("2,1") == fast_key("\\{1,2\\}") == "{q:1,q:2}"
+    assert fast_key("\\begin{pmatrix}-1&0\\\\0&-1\\end{pmatrix}") == "M(2, 2)[q:-1,q:0,q:0,q:-1]"
+    assert fast_key("p-q") == fast_key("-q+p") != fast_key("q-p")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["5x-7y+11z+4=0", "x<2", "\\sin^2x", "\\sin 2x", "x^23", "f(x+1)", "\\operatorname{sgn}x", "9^{99999}"],
+)
+def test_what_it_cannot_read_falls_back_to_sympy(text):
+    assert fast_parse(text) is None and fast_key(text) is None
+    assert fast_equal(text, "1") is None
+
+
+def test_malformed_arithmetic_on_containers_equals_only_itself():
+    assert fast_parse("-(1,2)") is ILL_TYPED and fast_key("-(1,2)") == "s:-(1,2)"
+    assert fast_equal("\\frac{(8,-2)}{2}", "(4,-1)") is False
+    assert not needs_sympy("2(6,31,-1)")
+    assert needs_sympy("2y=2x+3")
+
+
+def test_problems_needing_sympy_go_to_worker_processes(monkeypatch):
+    monkeypatch.setattr(pool, "MIN_SLOW_TASKS_PER_WORKER", 1)
+    tasks = [
+        GradeTask(1, "y = 2x + 3", ("2y=4x+6", "y=2x+3", "7")),
+        GradeTask(2, "5x - 7y + 11z + 4 = 0", ("5x-7y+11z+4=0", "x=1")),
+        GradeTask(3, "\\frac{1}{2}", ("0.5", "2")),
+    ]
+    with GradingPool(2) as workers:
+        results = grade_tasks(tasks, 2, pool=workers)
+        assert len(workers.workers) == 2
+    correct = {pid: {g.answer: g.correct for g in graded} for pid, graded in results.items()}
+    assert correct[1]["y=2x+3"] and not correct[1]["7"]
+    assert correct[2]["5x-7y+11z+4=0"] and not correct[2]["x=1"]
+    assert correct[3] == {"0.5": True, "2": False}
