@@ -50,7 +50,9 @@ def read_chat_template(path: str | Path) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"cannot read chat template {str(path)!r} ({exc.strerror}); pass a Jinja file") from None
+        raise UserError(
+            f"cannot read chat template {str(path)!r} ({exc.strerror}); pass a Jinja file"
+        ) from None
 
 
 class ChatPrompter:

@@ -41,6 +41,7 @@ def smollm2_folder() -> Path:
     """The HF folder of SmolLM2-135M-Instruct, converted from the GGUF on first use."""
     target = cache_root() / "models" / "SmolLM2-135M-Instruct"
     if (target / "config.json").exists():
+        _drop_gguf_quantization(target / "config.json")
         return target
     source = gguf_path()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +69,21 @@ def _convert(gguf: Path, folder: Path) -> None:
     model.generation_config = loaded.generation_config
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    _drop_gguf_quantization(folder / "config.json")
+
+
+def _drop_gguf_quantization(config_path: Path) -> None:
+    """The saved weights are plain float tensors, but the config still names the GGUF quantization,
+    which makes vLLM refuse the folder and transformers look for the GGUF. Remove it (atomically)."""
+    import json
+
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if "quantization_config" not in config:
+        return
+    del config["quantization_config"]
+    scratch = config_path.with_name(f".config-{os.getpid()}.json")
+    scratch.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    scratch.replace(config_path)
 
 
 def resolve_model(model: str) -> str:

@@ -1,0 +1,119 @@
+"""The vLLM policy: the offline `LLM` engine with prefix caching and a seed per request.
+
+Prompts are rendered by `ChatPrompter` and passed as token ids, so vLLM never tokenizes the text
+itself (which would add a second BOS after a template that already wrote one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ttcs.backends.base import GenerationRequest, Sample, finish_reason_of
+from ttcs.backends.prompts import ChatPrompter, load_tokenizer
+from ttcs.backends.smollm2 import ALIAS, resolve_model
+from ttcs.errors import UserError
+
+# SmolLM2 allows 8k tokens; 4k keeps the KV cache small on a laptop and fits every MATH solution.
+SMOLLM2_MAX_MODEL_LEN = 4096
+
+
+class VllmBackend:
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str = ALIAS,
+        gpu_memory_utilization: float | None = None,
+        tensor_parallel_size: int = 1,
+        enforce_eager: bool | None = None,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        system_prompt: str | None = None,
+        chat_template: str | None = None,
+        **_unused: Any,
+    ):
+        from vllm.platforms import current_platform
+
+        self.model = model
+        self.path = resolve_model(model)
+        self.tokenizer = load_tokenizer(self.path)
+        self.prompter = ChatPrompter(self.tokenizer, system_prompt, chat_template)
+        on_cpu = current_platform.is_cpu()
+        self.engine_options = {
+            "gpu_memory_utilization": gpu_memory_utilization or (0.25 if on_cpu else 0.9),
+            "tensor_parallel_size": tensor_parallel_size,
+            "enforce_eager": on_cpu if enforce_eager is None else enforce_eager,
+            "dtype": dtype,
+            "max_model_len": max_model_len or (SMOLLM2_MAX_MODEL_LEN if model == ALIAS else None),
+        }
+        self.llm = _start_engine(self.path, self.engine_options)
+        self.max_model_len = self.llm.llm_engine.model_config.max_model_len
+
+    def close(self) -> None:
+        """Stop the engine's worker processes now rather than at interpreter exit."""
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()
+
+    def prompt(self, problem: str, partial: str = "") -> str:
+        return self.prompter.prompt(problem, partial)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.prompter.count_tokens(texts)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
+        from vllm.inputs import TokensPrompt
+
+        if not requests:
+            return []
+        prompts, params = [], []
+        for request in requests:
+            ids = self.prompter.encode(request.prompt)
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
+            params.append(self._sampling_params(request, len(ids)))
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        return [
+            [
+                Sample(out.text, len(out.token_ids), finish_reason_of(out.finish_reason, out.stop_reason))
+                for out in sorted(result.outputs, key=lambda o: o.index)
+            ]
+            for result in outputs
+        ]
+
+    def _sampling_params(self, request: GenerationRequest, prompt_tokens: int) -> Any:
+        from vllm import SamplingParams
+
+        room = self.max_model_len - prompt_tokens
+        if room <= 0:
+            raise UserError(
+                f"a prompt of {prompt_tokens} tokens leaves no room in the {self.max_model_len}-token context; "
+                "raise --max-model-len or use shorter problems"
+            )
+        p = request.params
+        return SamplingParams(
+            n=p.n,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            max_tokens=min(p.max_tokens, room),
+            stop=list(p.stop) or None,
+            seed=p.seed,
+            include_stop_str_in_output=True,
+        )
+
+
+def _start_engine(path: str, options: dict[str, Any]) -> Any:
+    from vllm import LLM
+
+    kwargs = {key: value for key, value in options.items() if value is not None}
+    try:
+        return LLM(model=path, enable_prefix_caching=True, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"vLLM cannot load {path!r}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: Exception) -> str:
+    """The most telling line of a (pydantic-wrapped) engine error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = [line for line in lines[1:] if not line.startswith("For further information")]
+    return " ".join(detail[-2:]) if detail else (lines[0] if lines else type(exc).__name__)
