@@ -59,7 +59,10 @@ def math500_engine(tmp_path_factory):
     engine = open_db(str(tmp_path_factory.mktemp("math500") / "m.db"))
     import_problems(engine, str(SHARED_DATA / "math500.jsonl"), name="math500")
     return engine
-from fixtures_search import *  # noqa: F401,F403
-from fixtures_grading import *  # noqa: F401,F403
-from fixtures_prms import *  # noqa: F401,F403
-from fixtures_backends import *  # noqa: F401,F403
+
+
+# Fixtures of each area live in their own module; star-imported so pytest sees them.
+from fixtures_backends import *  # noqa: E402,F401,F403
+from fixtures_grading import *  # noqa: E402,F401,F403
+from fixtures_prms import *  # noqa: E402,F401,F403
+from fixtures_search import *  # noqa: E402,F401,F403
