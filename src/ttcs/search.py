@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ from ttcs.strategies.frontier import Outcome, commit_iteration, load_states, mar
 
 # Options that describe how to run, not what to compute; never part of a recipe's identity.
 NOT_STORED = ("config", "resume")
+# Given afresh on every call (a resumed run may use another server or device).
+RUNTIME_OPTIONS = ("backend_options", "prm_options")
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,14 @@ class SearchOptions:
     backend: str = "auto"
     prm: str = "sympy-steps"
     batch_problems: int = 25
+    system_prompt: str | None = None
+    chat_template: str | None = None
     name: str | None = None
     config: str | None = None
     resume: str | None = None
+    # How to reach the models (URLs, devices, memory); may change when a run is resumed.
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    prm_options: dict[str, Any] = field(default_factory=dict)
 
 
 OPTION_NAMES = tuple(f.name for f in fields(SearchOptions))
@@ -138,7 +145,7 @@ def resolve_options(
         from ttcs.store.runs import resume_run
 
         run = resume_run(open_engine(), given["resume"])
-        base.update({k: v for k, v in run.config.items() if k in OPTION_NAMES})
+        base.update({k: v for k, v in run.config.items() if k in OPTION_NAMES and k not in RUNTIME_OPTIONS})
         base["name"], base["strategy"] = run.name, run.strategy
     return validate(merge_options(given, base))
 
@@ -147,6 +154,7 @@ def run_params(options: SearchOptions) -> dict[str, Any]:
     """What the run stores in Run.config (and, where names match, Run columns)."""
     # The strategy has its own column and argument in create_or_resume_run.
     params = {k: v for k, v in asdict(options).items() if k not in (*NOT_STORED, "strategy")}
+    params["backend_options"] = {k: v for k, v in options.backend_options.items() if k != "api_key"}
     params["verifier"] = options.prm
     return params
 
@@ -202,13 +210,19 @@ def run_search(
 def _load_backend(options: SearchOptions) -> Backend:
     from ttcs.backends.registry import load_backend
 
-    return load_backend(options.backend, options.model)
+    return load_backend(
+        options.backend,
+        options.model,
+        system_prompt=options.system_prompt,
+        chat_template=options.chat_template,
+        **options.backend_options,
+    )
 
 
 def _load_verifier(options: SearchOptions) -> Verifier:
     from ttcs.prms.registry import load_verifier
 
-    return load_verifier(options.prm)
+    return load_verifier(options.prm, **options.prm_options)
 
 
 def drive(

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import typer
 
+from ttcs.cli import options
 from ttcs.cli.context import engine
 from ttcs.cli.render import log, stderr
 from ttcs.errors import UserError
@@ -32,37 +33,28 @@ def generate(
     resume: str = typer.Option(
         None, "--resume", help="Resume the run with this name or id (its settings are kept)."
     ),
-    system_prompt: str = typer.Option(
-        None, "--system-prompt", help="System prompt (default: the blog's MATH prompt)."
-    ),
-    chat_template: str = typer.Option(
-        None, "--chat-template", help="Jinja chat template file to use instead of the model's."
-    ),
+    system_prompt: str = options.SYSTEM_PROMPT,
+    chat_template: str = options.CHAT_TEMPLATE,
     batch_problems: int = typer.Option(
         8, "--batch-problems", help="Problems sent to the backend per call (and committed together)."
     ),
-    base_url: str = typer.Option(
-        None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."
-    ),
-    api_key: str = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="openai backend: API key."),
-    concurrency: int = typer.Option(None, "--concurrency", help="openai backend: requests in flight."),
-    gpu_memory_utilization: float = typer.Option(
-        None, "--gpu-memory-utilization", help="vllm: memory fraction (RAM on CPU)."
-    ),
-    tensor_parallel_size: int = typer.Option(None, "--tensor-parallel-size", help="vllm: GPUs per model."),
-    max_model_len: int = typer.Option(None, "--max-model-len", help="vllm: context length."),
-    device: str = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:1, ..."),
-    batch_size: int = typer.Option(None, "--batch-size", help="hf backend: sequences per generate call."),
+    base_url: str = options.BASE_URL,
+    api_key: str = options.API_KEY,
+    concurrency: int = options.CONCURRENCY,
+    gpu_memory_utilization: float = options.GPU_MEMORY_UTILIZATION,
+    tensor_parallel_size: int = options.TENSOR_PARALLEL_SIZE,
+    max_model_len: int = options.MAX_MODEL_LEN,
+    device: str = options.DEVICE,
+    batch_size: int = options.BATCH_SIZE,
 ) -> None:
     """Sample N solutions per problem and store each as a chain of steps. Prints the run id."""
     from ttcs.sampling import GenerateConfig, run_generate
 
-    backend_options = {
-        "base_url": base_url, "api_key": api_key, "concurrency": concurrency,
-        "gpu_memory_utilization": gpu_memory_utilization, "tensor_parallel_size": tensor_parallel_size,
-        "max_model_len": max_model_len, "device": device, "batch_size": batch_size,
-    }  # fmt: skip
-    backend_options = {key: value for key, value in backend_options.items() if value is not None}
+    backend_options = options.present(
+        base_url=base_url, api_key=api_key, concurrency=concurrency,
+        gpu_memory_utilization=gpu_memory_utilization, tensor_parallel_size=tensor_parallel_size,
+        max_model_len=max_model_len, device=device, batch_size=batch_size,
+    )  # fmt: skip
     config = None
     if resume is None:
         if dataset is None or n is None:

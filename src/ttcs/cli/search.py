@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ttcs.cli import options
 from ttcs.cli.context import engine
 from ttcs.cli.render import Format, log, render_rows
 
@@ -49,6 +50,20 @@ def search(
     name: str = typer.Option(None, "--name", help="Run name; rerunning with the same name resumes."),
     config: str = typer.Option(None, "--config", help="YAML recipe of option values; flags override it."),
     resume: str = typer.Option(None, "--resume", help="Resume the run with this name or id."),
+    system_prompt: str = options.SYSTEM_PROMPT,
+    chat_template: str = options.CHAT_TEMPLATE,
+    base_url: str = options.BASE_URL,
+    api_key: str = options.API_KEY,
+    concurrency: int = options.CONCURRENCY,
+    gpu_memory_utilization: float = options.GPU_MEMORY_UTILIZATION,
+    tensor_parallel_size: int = options.TENSOR_PARALLEL_SIZE,
+    max_model_len: int = options.MAX_MODEL_LEN,
+    device: str = options.DEVICE,
+    batch_size: int = options.BATCH_SIZE,
+    prm_family: str = options.PRM_FAMILY,
+    prm_batch_size: int = options.PRM_BATCH_SIZE,
+    prm_device: str = options.PRM_DEVICE,
+    prm_dtype: str = options.PRM_DTYPE,
     fmt: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """Search with a verifier; every node of every tree is stored, so runs resume and can be queried."""
@@ -60,13 +75,21 @@ def search(
         "sort_completed": sort_completed, "temperature": temperature, "top_p": top_p,
         "max_tokens": max_tokens, "seed": seed, "dataset": dataset, "limit": limit, "model": model,
         "backend": backend, "prm": prm, "batch_problems": batch_problems, "name": name,
-        "config": config, "resume": resume,
+        "config": config, "resume": resume, "system_prompt": system_prompt, "chat_template": chat_template,
     }  # fmt: skip
     # Only flags actually given override the recipe or the resumed run (defaults match SearchOptions).
     given = {key: value for key, value in values.items() if _was_given(ctx, key)}
-    options = resolve_options(given, lambda: engine(ctx))
+    given["backend_options"] = options.present(
+        base_url=base_url, api_key=api_key, concurrency=concurrency,
+        gpu_memory_utilization=gpu_memory_utilization, tensor_parallel_size=tensor_parallel_size,
+        max_model_len=max_model_len, device=device, batch_size=batch_size,
+    )  # fmt: skip
+    given["prm_options"] = options.present(
+        family=prm_family, batch_size=prm_batch_size, device=prm_device, dtype=prm_dtype
+    )
+    search_options = resolve_options(given, lambda: engine(ctx))
     db = engine(ctx)
-    result = run_search(db, options, progress=log)
+    result = run_search(db, search_options, progress=log)
     log(f"run {result.run.name} (id {result.run.id}): {result.run.status}")
     render_rows(search_summary(db, result.run.id), fmt, title=f"search {result.run.name}")
 

@@ -18,7 +18,15 @@ from ttcs.store.models import Problem, Run, RunProblem, utcnow
 from ttcs.store.queries import find_run
 
 # Options that may change between a run and its resumption without changing its results.
-RESUMABLE_CHANGES = {"resume", "name", "batch_problems", "backend_options", "progress", "workers"}
+RESUMABLE_CHANGES = {
+    "resume",
+    "name",
+    "batch_problems",
+    "backend_options",
+    "prm_options",
+    "progress",
+    "workers",
+}
 
 
 def default_run_name(strategy: str, dataset: str, n: int) -> str:
