@@ -11,12 +11,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ttcs.backends.base import GenerationRequest, Sample, SamplingParams, derive_seed
-from ttcs.backends.prompts import ChatPrompter, load_tokenizer
+from ttcs.backends.prompts import ChatPrompter, PromptedBackend, load_tokenizer
 from ttcs.backends.smollm2 import ALIAS, resolve_model
 from ttcs.errors import UserError
 
 
-class HFBackend:
+class HFBackend(PromptedBackend):
     name = "hf"
 
     def __init__(
@@ -44,12 +44,6 @@ class HFBackend:
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.eos_ids)
-
-    def prompt(self, problem: str, partial: str = "") -> str:
-        return self.prompter.prompt(problem, partial)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.prompter.count_tokens(texts)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
         results: list[list[Sample]] = []

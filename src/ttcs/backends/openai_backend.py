@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from ttcs.backends.base import GenerationRequest, Sample, finish_reason_of
-from ttcs.backends.prompts import ChatPrompter, load_tokenizer
+from ttcs.backends.prompts import ChatPrompter, PromptedBackend, load_tokenizer
 from ttcs.backends.smollm2 import ALIAS, resolve_model
 from ttcs.errors import UserError
 
@@ -30,7 +30,7 @@ MAX_BACKOFF_S = 30.0
 VLLM_EXTENSIONS = {"include_stop_str_in_output": True}
 
 
-class OpenAIBackend:
+class OpenAIBackend(PromptedBackend):
     name = "openai"
 
     def __init__(
@@ -61,12 +61,6 @@ class OpenAIBackend:
         )
         self.extensions = True
         self.served_model = served_model or self._served_model_name()
-
-    def prompt(self, problem: str, partial: str = "") -> str:
-        return self.prompter.prompt(problem, partial)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.prompter.count_tokens(texts)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
         if not requests:

@@ -107,3 +107,15 @@ def _tokenizer_adds_bos(tokenizer: Any) -> bool:
         return False
     ids = tokenizer.encode("a", add_special_tokens=True)
     return bool(ids) and ids[0] == bos
+
+
+class PromptedBackend:
+    """Mixin for backends that format and count through a `ChatPrompter` held as `self.prompter`."""
+
+    prompter: ChatPrompter
+
+    def prompt(self, problem: str, partial: str = "") -> str:
+        return self.prompter.prompt(problem, partial)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.prompter.count_tokens(texts)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ttcs.backends.base import GenerationRequest, Sample, finish_reason_of
-from ttcs.backends.prompts import ChatPrompter, load_tokenizer
+from ttcs.backends.prompts import ChatPrompter, PromptedBackend, load_tokenizer
 from ttcs.backends.smollm2 import ALIAS, resolve_model
 from ttcs.errors import UserError
 
@@ -18,7 +18,7 @@ from ttcs.errors import UserError
 SMOLLM2_MAX_MODEL_LEN = 4096
 
 
-class VllmBackend:
+class VllmBackend(PromptedBackend):
     name = "vllm"
 
     def __init__(
@@ -55,12 +55,6 @@ class VllmBackend:
         core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if core is not None:
             core.shutdown()
-
-    def prompt(self, problem: str, partial: str = "") -> str:
-        return self.prompter.prompt(problem, partial)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.prompter.count_tokens(texts)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Sample]]:
         from vllm.inputs import TokensPrompt
