@@ -69,6 +69,8 @@ def smollm2_server_url(tmp_path_factory):
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm2_folder()),
         "--served-model-name", "smollm2-135m", "--host", "127.0.0.1", "--port", str(port),
         "--max-model-len", "2048", "--gpu-memory-utilization", "0.2", "--enforce-eager",
+        # seeded requests crash vLLM-CPU under chunked prefill (see backends/vllm_backend.py)
+        "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
     ]  # fmt: skip
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

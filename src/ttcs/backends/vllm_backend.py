@@ -16,6 +16,7 @@ from ttcs.errors import UserError
 
 # SmolLM2 allows 8k tokens; 4k keeps the KV cache small on a laptop and fits every MATH solution.
 SMOLLM2_MAX_MODEL_LEN = 4096
+CPU_MAX_MODEL_LEN = 4096
 
 
 class VllmBackend(PromptedBackend):
@@ -47,6 +48,8 @@ class VllmBackend(PromptedBackend):
             "dtype": dtype,
             "max_model_len": max_model_len or (SMOLLM2_MAX_MODEL_LEN if model == ALIAS else None),
         }
+        if on_cpu:
+            self.engine_options.update(cpu_scheduler_options(self.engine_options["max_model_len"]))
         self.llm = _start_engine(self.path, self.engine_options)
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
 
@@ -94,6 +97,18 @@ class VllmBackend(PromptedBackend):
             seed=p.seed,
             include_stop_str_in_output=True,
         )
+
+
+def cpu_scheduler_options(max_model_len: int | None) -> dict[str, Any]:
+    """No chunked prefill on the CPU: a partly prefilled request makes vLLM rewind its seeded
+    generator (`Generator.set_offset`), which CPU generators do not support ("CPU Generator does
+    not use offset"), so seeded batches larger than the token budget would crash the engine."""
+    length = max_model_len or CPU_MAX_MODEL_LEN
+    return {
+        "max_model_len": length,
+        "enable_chunked_prefill": False,
+        "max_num_batched_tokens": max(length, 8192),
+    }
 
 
 def _start_engine(path: str, options: dict[str, Any]) -> Any:
