@@ -3,18 +3,20 @@
 # sympy-steps verifier, builtin:arith): a small PRM-guided beam search, graded and reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export VLLM_LOGGING_LEVEL=${VLLM_LOGGING_LEVEL:-WARNING}  # keep stderr to ttcs's own progress
 DB=${DEMO_DB:-demo.db}
 TTCS=(.venv/bin/ttcs --db "$DB")
 RUN=demo-beam
 
 echo "== problems (builtin:arith, levels 1-5)" >&2
-"${TTCS[@]}" problems import builtin:arith --limit 10 >/dev/null
+"${TTCS[@]}" problems import builtin:arith --limit 6 >/dev/null
 "${TTCS[@]}" problems list --dataset arith
 
-echo "== beam search: N=8, beam width 4 (resumes if interrupted)" >&2
-"${TTCS[@]}" search --config recipes/cpu/beam.yaml --dataset arith --limit 10 --max-tokens 192 --name "$RUN"
+echo "== beam search: N=4, beam width 2, up to 4 steps (resumes if interrupted)" >&2
+"${TTCS[@]}" search --config recipes/cpu/beam.yaml --dataset arith --limit 6 --n 4 --beam-width 2 \
+  --num-iterations 4 --max-tokens 96 --name "$RUN"
 
-echo "== grading and predictions at N = 1, 2, 4, 8" >&2
+echo "== grading and predictions at N = 1, 2, 4" >&2
 "${TTCS[@]}" evaluate --run "$RUN" >/dev/null
 
 echo "== accuracy by method and budget N" >&2

