@@ -20,7 +20,15 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from ttcs.backends.base import Backend, GenerationRequest, Sample, SamplingParams, derive_seed, split_steps
+from ttcs.backends.base import (
+    Backend,
+    GenerationRequest,
+    Sample,
+    SamplingParams,
+    derive_seed,
+    owned,
+    split_steps,
+)
 from ttcs.backends.smollm2 import ALIAS
 from ttcs.errors import UserError
 from ttcs.store.models import Node, Problem, Run, RunProblem, utcnow
@@ -126,11 +134,11 @@ def run_generate(
     problems = resolve_problems(engine, config.dataset, config.limit)
     if not problems:
         raise UserError(f"dataset {config.dataset!r} has no problems; import some or check --dataset")
-    backend = backend or _load_backend(config)
-    params = _run_params(config, backend)
-    run_name = name or default_run_name(STRATEGY, config.dataset, config.n)
-    run = create_or_resume_run(engine, run_name, STRATEGY, params, problems)
-    return _generate_missing(engine, run, config, backend, on_progress or (lambda _: None))
+    with owned(backend, lambda: _load_backend(config)) as policy:
+        params = _run_params(config, policy)
+        run_name = name or default_run_name(STRATEGY, config.dataset, config.n)
+        run = create_or_resume_run(engine, run_name, STRATEGY, params, problems)
+        return _generate_missing(engine, run, config, policy, on_progress or (lambda _: None))
 
 
 def _load_backend(config: GenerateConfig) -> Backend:

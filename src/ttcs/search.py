@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from ttcs.backends.base import Backend
+from ttcs.backends.base import Backend, owned
 from ttcs.errors import UserError
 from ttcs.prms.base import AGGREGATIONS, Verifier
 from ttcs.store.models import Run
@@ -197,13 +197,14 @@ def run_search(
 
     options = validate(options)
     problems = [] if options.resume else resolve_problems(engine, options.dataset, options.limit)
-    backend = backend or _load_backend(options)
-    verifier = verifier or _load_verifier(options)
-    name = options.name or default_run_name(options.strategy, options.dataset, options.n)
-    options = replace(options, name=name)
-    run = create_or_resume_run(engine, name, options.strategy, run_params(options), problems)
-    pending = [rp.id for rp, _ in unfinished_problems(engine, run.id)]
-    iterations = drive(engine, run.id, options, make_strategy(options), backend, verifier, pending, progress)
+    with owned(backend, lambda: _load_backend(options)) as policy:
+        verifier = verifier or _load_verifier(options)
+        name = options.name or default_run_name(options.strategy, options.dataset, options.n)
+        options = replace(options, name=name)
+        run = create_or_resume_run(engine, name, options.strategy, run_params(options), problems)
+        pending = [rp.id for rp, _ in unfinished_problems(engine, run.id)]
+        strategy = make_strategy(options)
+        iterations = drive(engine, run.id, options, strategy, policy, verifier, pending, progress)
     return SearchResult(finish_run(engine, run.id), len(pending), iterations)
 
 

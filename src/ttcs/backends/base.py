@@ -7,7 +7,8 @@ or a whole solution. Each request carries its own seed, so search can derive see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -53,6 +54,22 @@ class Backend(Protocol):
         ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+@contextmanager
+def owned(backend: Backend | None, load: Callable[[], Backend]) -> Iterator[Backend]:
+    """`backend` as given, or one loaded here and closed on the way out: vLLM's engine processes
+    otherwise outlive the command and can hang interpreter exit."""
+    if backend is not None:
+        yield backend
+        return
+    loaded = load()
+    try:
+        yield loaded
+    finally:
+        close = getattr(loaded, "close", None)
+        if close is not None:
+            close()
 
 
 def split_steps(text: str) -> list[str]:
