@@ -217,21 +217,21 @@ def _store_problem(
             parent, next_id = next_id, next_id + 1
     connection.execute(insert(Node.__table__), nodes)
     connection.execute(insert(Score.__table__), scores)
-    connection.execute(
-        insert(RunProblem.__table__),
-        [
-            {
-                "run_id": run_id,
-                "problem_id": problem_id,
-                "status": "done",
-                "iteration": 0,
-                "seconds": 0.0,
-                "completion_tokens": sum(c.tokens for c in chains),
-                "verifier_tokens": 0,
-                "started_at": now,
-                "finished_at": now,
-                "error": None,
-            }
-        ],
-    )
+    connection.execute(insert(RunProblem.__table__), [_done_row(run_id, problem_id, chains, now)])
     return len(nodes)
+
+
+def _done_row(run_id: int, problem_id: int, chains: Sequence[SalCompletion], now) -> dict:
+    """The run_problem row of an imported problem: finished, with the file's token counts."""
+    return {
+        "run_id": run_id,
+        "problem_id": problem_id,
+        "status": "done",
+        "iteration": 0,
+        "seconds": 0.0,
+        "completion_tokens": sum(c.tokens for c in chains),
+        "verifier_tokens": 0,
+        "started_at": now,
+        "finished_at": now,
+        "error": None,
+    }
