@@ -15,6 +15,7 @@ from functools import lru_cache
 from ttcs.grading.fastparse import parse
 from ttcs.grading.fastvalues import (
     RELATIVE,
+    Equation,
     FSet,
     IllTyped,
     Infinity,
@@ -95,7 +96,18 @@ def key(value) -> str:
         return f"M({value.rows}, {value.cols})[" + ",".join(key(x) for x in value.items) + "]"
     if isinstance(value, Union):
         return "e:U" + "∪".join(sorted(key(part) for part in canonical_union(value)))
+    if isinstance(value, Equation):
+        return "e:=" + ";".join(
+            f"{_component(z.real, 1.0, 9)},{_component(z.imag, 1.0, 9)}" for z in scaled_residual(value)
+        )
     raise TypeError(type(value))
+
+
+def scaled_residual(value: Equation) -> list[complex]:
+    """The residual divided by its first non-zero value: equal for equations that differ by a factor."""
+    values = value.residual.values
+    pivot = next(z for z in values if abs(z) > 1e-12 * max(abs(w) for w in values))
+    return [z / pivot for z in values]
 
 
 # ---------------------------------------------------------------- unions
@@ -174,8 +186,40 @@ def _sets_equal(a: FSet, b: FSet, tolerance) -> bool | None:
     return True
 
 
+def equations_equal(gold, pred, tolerance: float | None) -> bool | None:
+    """Equations, after math-verify's rules where they are sound: an assignment (`a+b=5`, left
+    side of symbols only) is compared by its right side with a bare answer, and two equations are
+    equal when one is a constant multiple of the other (`2x+3y=6`, `\\frac{x}{3}+\\frac{y}{2}=1`).
+    Stricter than math-verify in two ways: it compares any equation's right side with a bare gold
+    (so `2y=2x+3` would answer `y=2x+3`, whose `y=` normalisation drops), and it solves both
+    equations, which can equate ones differing by a non-constant factor (`a=2b`, `\\frac{a}{b}=2`)."""
+    if isinstance(gold, Equation) and isinstance(pred, Equation):
+        return _proportional(gold.residual.values, pred.residual.values)
+    if isinstance(pred, Equation):
+        if not isinstance(gold, Scalar):
+            return None
+        return equal(gold, pred.rhs, tolerance) if pred.assignment else False
+    if isinstance(pred, Scalar):
+        return equal(gold.rhs, pred, tolerance) if gold.assignment else False
+    return None
+
+
+def _proportional(xs: tuple[complex, ...], ys: tuple[complex, ...]) -> bool:
+    ratios = []
+    for x, y in zip(xs, ys, strict=True):
+        size = max(1.0, abs(x), abs(y))
+        if abs(x) <= 1e-12 * size and abs(y) <= 1e-12 * size:
+            continue  # a point on both zero sets
+        if abs(x) <= 1e-12 * size or abs(y) <= 1e-12 * size:
+            return False
+        ratios.append(x / y)
+    return bool(ratios) and all(abs(r - ratios[0]) <= 1e3 * RELATIVE * max(1.0, abs(r)) for r in ratios)
+
+
 def equal(a, b, tolerance: float | None = None) -> bool | None:
     """Whether two parsed values are equal; None when that needs SymPy (mixed kinds)."""
+    if isinstance(a, Equation) or isinstance(b, Equation):
+        return equations_equal(a, b, tolerance)
     if isinstance(a, Scalar) and isinstance(b, Scalar):
         return scalars_equal(a, b, tolerance)
     if isinstance(a, Scalar) or isinstance(b, Scalar):

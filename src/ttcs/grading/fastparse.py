@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from ttcs.grading.fastvalues import (
     FUNCTIONS,
+    Equation,
     FSet,
     IllTyped,
     Infinity,
@@ -372,11 +373,35 @@ def union(left, right) -> Union:
     return Union(tuple(parts))
 
 
+# math-verify's "expression of only symbols": letters joined by +, * or / (no digits, no minus)
+SYMBOLS_ONLY = re.compile(r"^(?:[a-zA-Z]|\\[a-zA-Z]+)(?:[+*/]?(?:[a-zA-Z]|\\[a-zA-Z]+))*$")
+
+
 def parse(normalized: str):
     """The value of a normalised answer; raises NotSimple (or IllTyped) when it cannot."""
     if len(normalized) > MAX_CHARS or E_NOTATION.search(normalized):
         raise NotSimple  # `3e6` is 3·10⁶ to normalize.as_rational, not 3·e·6
     try:
+        if "=" in normalized:
+            return equation(normalized)
         return Parser(normalized).answer()
     except (ValueError, OverflowError, ZeroDivisionError, RecursionError) as error:
         raise NotSimple from error
+
+
+def equation(text: str) -> Equation:
+    """`5x-7y+11z+4=0`: one `=` between two scalars with variables; anything else is SymPy's."""
+    if text.count("=") != 1:
+        raise NotSimple
+    left, right = text.split("=")
+    try:
+        lhs, rhs = Parser(left).answer(), Parser(right).answer()
+    except IllTyped as error:
+        raise NotSimple from error
+    if not (isinstance(lhs, Scalar) and isinstance(rhs, Scalar)) or not (lhs.variables or rhs.variables):
+        raise NotSimple
+    residual = _binary(lhs, rhs, _sub, _sub)
+    scale = max(1.0, *(abs(z) for z in lhs.values), *(abs(z) for z in rhs.values))
+    if all(abs(z) <= 1e-12 * scale for z in residual.values):
+        raise NotSimple  # an identity such as `x=x`
+    return Equation(rhs, residual, bool(SYMBOLS_ONLY.match(left.replace(" ", ""))))

@@ -98,6 +98,18 @@ class Union:
 
 
 @dataclass(frozen=True)
+class Equation:
+    """`lhs = rhs` with variables, kept as its right side and its residual lhs - rhs.
+
+    `assignment` is math-verify's notion: a left side made of symbols only (`x+y`, `ab`, `a/b`),
+    whose right side alone is compared with a bare gold answer."""
+
+    rhs: Scalar
+    residual: Scalar
+    assignment: bool
+
+
+@dataclass(frozen=True)
 class Matrix:
     rows: int
     cols: int
