@@ -60,7 +60,18 @@ def test_keys_use_the_sympy_formats():
 
 @pytest.mark.parametrize(
     "text",
-    ["x<2", "x=x", "x=1=y", "(1,2)=x", "\\sin^2x", "\\sin 2x", "x^23", "f(x+1)", "\\operatorname{sgn}x", "9^{99999}"],
+    [
+        "x<2",
+        "x=x",
+        "x=1=y",
+        "(1,2)=x",
+        "\\sin^2x",
+        "\\sin 2x",
+        "x^23",
+        "f(x+1)",
+        "\\operatorname{sgn}x",
+        "9^{99999}",
+    ],
 )
 def test_what_it_cannot_read_falls_back_to_sympy(text):
     assert fast_parse(text) is None and fast_key(text) is None
