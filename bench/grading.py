@@ -6,10 +6,13 @@ other problems' answers, sign errors, unanswered). Then, in the same process:
 - ttcs: `evaluate_run` on the whole run (read, extract, grade per distinct answer, store answers
   and predictions for every N), with --workers processes;
 - reference: per answer, latex2sympy canonical form + sympy.simplify (memoised per distinct string,
-  3 s alarm, as sal's `memoized_canonical_form`), then majority counting. By default it runs on
+  3 s alarm, as sal's `memoized_canonical_form`), then majority, weighted and naive picks at every
+  N in 1, 2, 4, …, as sal's `score` computes them. By default it runs on
   the whole run (all 500 problems, about a minute); `--reference-problems K` times it on a random
   subsample of K problems instead (all their completions) and reports the rate on that subsample.
   Its time covers grading only (no database reads or writes), ttcs's covers the whole command.
+  Both sides import SymPy and latex2sympy before their clocks start (a fixed cost of ~1 s per
+  command, not a per-completion one).
 Both approaches are also scored on the ≥200-case table of tests/test_grading_table.py.
 
 Usage: .venv/bin/python bench/grading.py [--completions-per-problem 100] [--reference-problems 500] [--workers 2]
@@ -196,19 +199,32 @@ def reference_canonical(answer: str, seconds: int = 3) -> str:
 
 
 def reference_grade(golds: list[str], answers: list[list[str | None]]) -> tuple[int, float]:
-    """Canonical form per answer, then majority counting, as the blog's pipeline does.
+    """The blog's pipeline (sal's `score`): for each N in 1, 2, 4, …, the first N answers' canonical
+    forms (memoised), then majority, weighted (score sums) and naive picks, each checked against the
+    gold's canonical form. Generous to the reference: answers arrive extracted, the cache is a plain
+    dict (sal shares a multiprocessing Manager dict) and nothing is read or written.
 
-    Imports are paid before the clock starts (ttcs's inline path may already have paid them in
-    this process; a cold reference on a small subsample overstates its per-completion cost).
+    Imports are paid before the clock starts, on both sides (see main).
     """
     import latex2sympy2_extended  # noqa: F401
     import sympy  # noqa: F401
 
+    rng = random.Random(3)
     started, graded = time.perf_counter(), 0
     for gold, completions in zip(golds, answers, strict=True):
-        forms = [reference_canonical(a if a is not None else "") for a in completions]
-        Counter(forms).most_common(1)
-        _ = [form == reference_canonical(gold) for form in forms]
+        scores = [rng.random() for _ in completions]
+        gold_form = reference_canonical(gold)
+        n = 1
+        while n <= len(completions):
+            forms = [reference_canonical(a if a is not None else "") for a in completions[:n]]
+            majority = Counter(forms).most_common(1)[0][0]
+            sums: dict[str, float] = {}
+            for form, score in zip(forms, scores, strict=False):
+                sums[form] = sums.get(form, 0.0) + score
+            weighted = max(sums, key=sums.__getitem__)
+            naive = forms[max(range(n), key=scores.__getitem__)]
+            _ = [pick == gold_form for pick in (majority, weighted, naive)]
+            n *= 2
         graded += len(completions)
     return graded, time.perf_counter() - started
 
@@ -237,6 +253,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     from ttcs.evaluation import EvaluateOptions, evaluate_run
+    from ttcs.grading.equivalence import warm_up
 
     with tempfile.TemporaryDirectory() as folder:
         engine, golds, answers = build_run(Path(folder) / "bench.db", args.completions_per_problem)
@@ -246,6 +263,7 @@ def main() -> None:
             f"synthetic run: {len(golds)} MATH-500 problems × {args.completions_per_problem} = {total} completions, "
             f"{distinct} distinct answers (per problem)"
         )
+        warm_up()  # SymPy, math-verify and latex2sympy imported before the clock, as for the reference
         started = time.perf_counter()
         summary = evaluate_run(engine, "bench", EvaluateOptions(workers=args.workers))
         ttcs_seconds = time.perf_counter() - started

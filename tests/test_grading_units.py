@@ -111,3 +111,22 @@ def test_pass_at_k_matches_the_combinatorial_definition():
 def test_whole_solutions_are_extracted_on_both_sides():
     assert is_equivalent("We get \\boxed{\\frac{14}{3}}.", "so $x = \\boxed{4\\frac{2}{3}}$")
     assert not is_equivalent("\\boxed{2}", "The final answer is $3$.")
+
+
+def test_prefix_picks_equal_the_picks_of_each_prefix():
+    """The one-pass picks for N = 1, 2, 4, … match majority/weighted/naive on each prefix, ties included."""
+    import random
+
+    from ttcs.grading.voting import Vote, majority, naive, prefix_picks, weighted
+
+    rng = random.Random(0)
+    for _ in range(200):
+        votes = [
+            Vote(None, None, False, rng.choice([0.1, 0.5]))
+            if rng.random() < 0.1
+            else Vote(f"a{k}", f"k{k}", k == 0, rng.choice([0.1, 0.5, 0.9]))
+            for k in (rng.randrange(4) for _ in range(rng.randrange(1, 40)))
+        ]
+        sizes = [n for n in (1, 2, 4, 8, 16, 32) if n <= len(votes)] + [len(votes)]
+        expected = [(majority(votes[:n]), weighted(votes[:n]), naive(votes[:n])) for n in sizes]
+        assert prefix_picks(votes, sizes) == expected

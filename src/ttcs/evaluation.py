@@ -18,16 +18,18 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ttcs.errors import UserError
+from ttcs.grading.boxed import last_boxed
 from ttcs.grading.equivalence import GRADER, Graded
 from ttcs.grading.extract import CONVENTIONS, convention_for, extract_answer
 from ttcs.grading.passk import pass_at_k
 from ttcs.grading.pool import GradeTask, GradingPool, grade_tasks
-from ttcs.grading.voting import Vote, majority, naive, weighted
+from ttcs.grading.voting import Vote, majority, naive, prefix_picks, weighted
 from ttcs.prms.base import AGGREGATIONS, aggregate
 from ttcs.store.models import Answer, Equivalence, Prediction, Run
 from ttcs.store.queries import get_run
@@ -48,8 +50,7 @@ class EvaluateOptions:
     convention: str | None = None  # math | last_number; default: the run's config, else by dataset
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):
     node_id: int
     problem_id: int
     answer: str | None = None
@@ -107,7 +108,7 @@ def evaluate_run(engine: Engine, run_ref: str, options: EvaluateOptions, progres
 
 def _read_and_grade(engine: Engine, run: Run, verifier, options: EvaluateOptions, progress, pool):
     with engine.connect() as connection:  # read everything first: no write lock while grading
-        leaves = _load_leaves(connection, run.id)
+        leaves, last_steps = _load_leaves(connection, run.id)
         if not leaves:
             raise UserError(
                 f"run {run.name!r} has no finished completions (leaves) to evaluate; run it first"
@@ -115,7 +116,7 @@ def _read_and_grade(engine: Engine, run: Run, verifier, options: EvaluateOptions
         problems = _load_problems(
             connection, run.id, options.convention or run.config.get("answer_convention")
         )
-        plan = _plan_grading(connection, leaves, problems, options.timeout)
+        plan = _plan_grading(connection, leaves, last_steps, problems, options.timeout)
         scores = _leaf_scores(connection, run.id, leaves, verifier, options.agg) if verifier else {}
     advance = progress(sum(len(t.answers) for t in plan.tasks)) if progress else None
     graded = grade_tasks(plan.tasks, options.workers, advance, pool)
@@ -153,18 +154,28 @@ def _validate(engine: Engine, run: Run, options: EvaluateOptions) -> str | None:
 # ---------------------------------------------------------------- loading
 
 
-def _load_leaves(connection: Connection, run_id: int) -> list[Leaf]:
+class LastStep(NamedTuple):
+    """A leaf still to grade: its own step text and its parent (None for a one-step chain)."""
+
+    text: str
+    parent_id: int | None
+
+
+def _load_leaves(connection: Connection, run_id: int) -> tuple[list[Leaf], dict[int, LastStep]]:
+    """The run's leaves in (problem, node id) order; the last steps of those without an answer row."""
     rows = connection.execute(
         text(
-            "SELECT n.id, n.problem_id, a.extracted, a.canonical, a.correct, a.id IS NOT NULL "
+            "SELECT n.id, n.problem_id, a.extracted, a.canonical, a.correct, a.id IS NOT NULL, "
+            "CASE WHEN a.id IS NULL THEN n.text END, n.parent_id "
             "FROM node n LEFT JOIN answer a ON a.node_id = n.id AND a.grader = :grader "
             "WHERE n.run_id = :run AND n.is_leaf ORDER BY n.problem_id, n.id"
         ),
         {"run": run_id, "grader": GRADER},
     ).all()
-    return [
+    leaves = [
         Leaf(r[0], r[1], r[2], r[3], bool(r[4])) if r[5] else Leaf(r[0], r[1], class_key="?") for r in rows
     ]
+    return leaves, {r[0]: LastStep(r[6] or "", r[7]) for r in rows if not r[5]}
 
 
 @dataclass(frozen=True)
@@ -211,17 +222,34 @@ class GradingPlan:
 
 
 def _plan_grading(
-    connection, leaves: list[Leaf], problems: dict[int, ProblemGold], timeout: float
+    connection, leaves: list[Leaf], last_steps: dict[int, LastStep], problems: dict[int, ProblemGold], timeout
 ) -> GradingPlan:
     """Extract answers of leaves without an answer row; list the distinct answers not yet cached."""
     fresh = [leaf for leaf in leaves if leaf.class_key == "?"]
-    texts = path_texts(connection, [leaf.node_id for leaf in fresh]) if fresh else {}
-    extracted = {
-        leaf.node_id: extract_answer("".join(texts[leaf.node_id]), problems[leaf.problem_id].convention)
-        for leaf in fresh
-    }
+    extracted = _extract_answers(connection, fresh, last_steps, problems)
     cached = _cached_classes(connection, list(problems))
     return GradingPlan(extracted, cached, _grading_tasks(fresh, extracted, cached, problems, timeout))
+
+
+def _extract_answers(connection, fresh: list[Leaf], last_steps, problems) -> dict[int, str | None]:
+    """Each leaf's answer, from its last step when that holds a boxed answer (the last box of the
+    whole solution is then in it), else from the whole path read from the database."""
+    extracted: dict[int, str | None] = {}
+    need_path = []
+    for leaf in fresh:
+        step = last_steps[leaf.node_id]
+        boxed = last_boxed(step.text) if step.parent_id is not None else None
+        if boxed is not None and boxed.strip():
+            extracted[leaf.node_id] = boxed.strip()
+        elif step.parent_id is None:
+            extracted[leaf.node_id] = extract_answer(step.text, problems[leaf.problem_id].convention)
+        else:
+            need_path.append(leaf)
+    texts = path_texts(connection, [leaf.node_id for leaf in need_path]) if need_path else {}
+    for leaf in need_path:
+        solution = "".join(texts[leaf.node_id])
+        extracted[leaf.node_id] = extract_answer(solution, problems[leaf.problem_id].convention)
+    return extracted
 
 
 def _store_grades(
@@ -238,13 +266,14 @@ def _store_grades(
     _store_classes(connection, graded)
     classes = {(pid, g.answer): g for pid, items in plan.cached.items() for g in items}
     classes.update({(pid, g.answer): g for pid, items in graded.items() for g in items})
-    updated = {
-        leaf.node_id: _with_class(leaf, plan.extracted[leaf.node_id], classes)
-        for leaf in leaves
-        if leaf.node_id in plan.extracted
-    }
-    _store_answers(connection, list(updated.values()))
-    return [updated.get(leaf.node_id, leaf) for leaf in leaves]
+    result, fresh = [], []
+    for leaf in leaves:
+        if leaf.node_id in plan.extracted:
+            leaf = _with_class(leaf, plan.extracted[leaf.node_id], classes)
+            fresh.append(leaf)
+        result.append(leaf)
+    _store_answers(connection, fresh)
+    return result
 
 
 def _with_class(leaf: Leaf, answer: str | None, classes: dict) -> Leaf:
@@ -331,14 +360,12 @@ def _insert_many(connection: Connection, table, columns: tuple[str, ...], rows: 
 def _leaf_scores(
     connection: Connection, run_id: int, leaves: list[Leaf], verifier: str, agg: str
 ) -> dict[int, float]:
-    own = _own_scores(connection, run_id, verifier) if agg == "last" else {}
+    scores = _own_scores(connection, run_id, verifier) if agg == "last" else {}
     # "last" needs only the leaf's own score; the other aggregations (or a leaf without a score
     # of its own) need the whole path
-    rest = [leaf.node_id for leaf in leaves if leaf.node_id not in own]
-    paths = path_scores(connection, rest, verifier) if rest else {}
-    paths.update({node_id: [value] for node_id, value in own.items()})
-    scores, missing = {}, 0
-    for node_id, values in paths.items():
+    rest = [leaf.node_id for leaf in leaves if leaf.node_id not in scores]
+    missing = 0
+    for node_id, values in (path_scores(connection, rest, verifier) if rest else {}).items():
         present = [v for v in values if v is not None]
         missing += not present
         scores[node_id] = aggregate(present, agg) if present else 0.0
@@ -366,7 +393,7 @@ def _store_predictions(connection, run_id, leaves, scores, verifier, options: Ev
         )
     rows = []
     for problem_id, votes in by_problem.items():
-        rows += _problem_predictions(run_id, problem_id, votes, verifier, options)
+        rows += _problem_predictions(problem_id, votes, verifier is not None, options)
     table = Prediction.__table__
     connection.execute(
         delete(table).where(table.c.run_id == run_id, table.c.verifier == "", table.c.agg == "")
@@ -377,43 +404,54 @@ def _store_predictions(connection, run_id, leaves, scores, verifier, options: Ev
                 table.c.run_id == run_id, table.c.verifier == verifier, table.c.agg == options.agg
             )
         )
-    columns = tuple(rows[0]) if rows else ()
-    _insert_many(connection, table, columns, [tuple(row.values()) for row in rows])
+    scored = (verifier or "", options.agg if verifier else "")
+    unscored = ("", "")
+    _insert_many(
+        connection,
+        table,
+        ("run_id", "problem_id", "method", "n", "subsample", "answer", "correct", "verifier", "agg"),
+        [(run_id, *row, *(scored if row[1] in SCORED_METHODS else unscored)) for row in rows],
+    )
     return len(rows)
 
 
-def _problem_predictions(run_id, problem_id, votes: list[Vote], verifier, options) -> list[dict]:
-    rows = []
-    correct_count = sum(v.correct for v in votes)
+PredictionRow = tuple[int, str, int, int, str | None, float]  # problem, method, n, subsample, answer, correct
 
-    def row(method, n, subsample, pick, scored):
-        return {
-            "run_id": run_id,
-            "problem_id": problem_id,
-            "method": method,
-            "n": n,
-            "subsample": subsample,
-            "verifier": verifier if scored else "",
-            "agg": options.agg if scored else "",
-            "answer": pick.answer if pick else None,
-            "correct": float(bool(pick and pick.correct)),
-        }
 
-    for n in budgets(len(votes)):
-        for subsample in range(options.subsamples + 1):
+def _problem_predictions(problem_id, votes: list[Vote], scored: bool, options) -> list[PredictionRow]:
+    """Every method's pick at every budget N: the first N completions (subsample 0), then the
+    random subsets; pass@N from all completions."""
+    sizes = budgets(len(votes))
+    methods = ("majority", *SCORED_METHODS) if scored else ("majority",)
+    rows: list[PredictionRow] = []
+    for n, picks in zip(sizes, prefix_picks(votes, sizes), strict=True):
+        rows += [
+            _pick_row(problem_id, method, n, 0, pick) for method, pick in zip(methods, picks, strict=False)
+        ]
+    for n in sizes:
+        for subsample in range(1, options.subsamples + 1):
             chosen = _subset(votes, n, subsample, problem_id, options.seed)
-            rows.append(row("majority", n, subsample, majority(chosen), False))
-            if verifier:
-                rows.append(row("weighted", n, subsample, weighted(chosen), True))
-                rows.append(row("naive", n, subsample, naive(chosen), True))
-        passed = row("pass@k", n, 0, None, False)
-        passed["correct"] = pass_at_k(len(votes), correct_count, n)
-        rows.append(passed)
+            picks = (majority(chosen), weighted(chosen), naive(chosen))
+            rows += [
+                _pick_row(problem_id, method, n, subsample, pick)
+                for method, pick in zip(methods, picks, strict=False)
+            ]
+    correct_count = sum(v.correct for v in votes)
+    rows += [(problem_id, "pass@k", n, 0, None, pass_at_k(len(votes), correct_count, n)) for n in sizes]
     return rows
 
 
+def _pick_row(problem_id: int, method: str, n: int, subsample: int, pick: Vote | None) -> PredictionRow:
+    return (
+        problem_id,
+        method,
+        n,
+        subsample,
+        pick.answer if pick else None,
+        float(bool(pick and pick.correct)),
+    )
+
+
 def _subset(votes: list[Vote], n: int, subsample: int, problem_id: int, seed: int) -> list[Vote]:
-    if subsample == 0:
-        return votes[:n]
     rng = random.Random(f"{seed}:{problem_id}:{n}:{subsample}")
     return [votes[i] for i in sorted(rng.sample(range(len(votes)), n))]

@@ -15,11 +15,10 @@ even when it has no answer, as sal does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Vote:
+class Vote(NamedTuple):
     """One completion: its answer (None when none was extracted), class, correctness and score."""
 
     answer: str | None
@@ -65,3 +64,35 @@ def naive(votes: Sequence[Vote]) -> Vote | None:
     if not votes:
         return None
     return max(votes, key=lambda vote: vote.score)  # max keeps the first of equal scores
+
+
+def prefix_picks(
+    votes: Sequence[Vote], sizes: Sequence[int]
+) -> list[tuple[Vote | None, Vote | None, Vote | None]]:
+    """(majority, weighted, naive) of `votes[:n]` for each n in increasing `sizes`, in one pass:
+    the same picks and tie rules as the functions above, without recounting each prefix."""
+    counts: dict[str, int] = {}  # in first-occurrence order, as above
+    sums: dict[str, float] = {}
+    firsts: dict[str, Vote] = {}
+    best: Vote | None = None
+    picks, ends = [], iter(sizes)
+    end = next(ends, None)
+    for index, vote in enumerate(votes, 1):
+        key = vote.class_key
+        if key is not None:
+            if key not in firsts:
+                firsts[key] = vote
+            counts[key] = counts.get(key, 0) + 1
+            sums[key] = sums.get(key, 0.0) + vote.score
+        if best is None or vote.score > best.score:
+            best = vote
+        while end == index:
+            picks.append(_picks_so_far(counts, sums, firsts, best))
+            end = next(ends, None)
+    return picks
+
+
+def _picks_so_far(counts, sums, firsts, best):
+    if not counts:
+        return None, None, best
+    return firsts[max(counts, key=counts.__getitem__)], firsts[max(sums, key=sums.__getitem__)], best
