@@ -23,7 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -246,32 +249,70 @@ def table_accuracy() -> tuple[float, float, int]:
     return ours / len(CASES), ref / len(CASES), len(CASES)
 
 
+def time_ttcs_once(db: Path, workers: int) -> dict:
+    """One `ttcs evaluate` in a fresh process (no cache carried over from an earlier repeat)."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--time-ttcs", str(db), "--workers", str(workers)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _time_ttcs_child(db: str, workers: int) -> None:
+    from ttcs.evaluation import EvaluateOptions, evaluate_run
+    from ttcs.grading.equivalence import warm_up
+    from ttcs.store.engine import open_db
+
+    engine = open_db(db)
+    warm_up()  # SymPy, math-verify and latex2sympy imported before the clock, as for the reference
+    started = time.perf_counter()
+    summary = evaluate_run(engine, "bench", EvaluateOptions(workers=workers))
+    seconds = time.perf_counter() - started
+    print(
+        json.dumps({"seconds": seconds, "graded": summary.answers_graded, "predictions": summary.predictions})
+    )
+
+
+def time_ttcs(base: Path, workers: int, repeats: int) -> tuple[float, dict]:
+    """Median seconds of `repeats` evaluations, each of a fresh copy of the run in a fresh process."""
+    runs = []
+    for repeat in range(repeats):
+        copy = base.with_name(f"repeat{repeat}.db")
+        shutil.copy(base, copy)
+        runs.append(time_ttcs_once(copy, workers))
+    seconds = sorted(r["seconds"] for r in runs)
+    print(f"ttcs evaluate, {repeats} fresh processes: " + ", ".join(f"{s:.2f}s" for s in seconds))
+    return statistics.median(seconds), runs[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--completions-per-problem", type=int, default=100)
     parser.add_argument("--reference-problems", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5, help="ttcs evaluations (median reported)")
+    parser.add_argument("--time-ttcs", metavar="DB", help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
-    from ttcs.evaluation import EvaluateOptions, evaluate_run
-    from ttcs.grading.equivalence import warm_up
-
+    if args.time_ttcs:
+        return _time_ttcs_child(args.time_ttcs, args.workers)
     with tempfile.TemporaryDirectory() as folder:
-        engine, golds, answers = build_run(Path(folder) / "bench.db", args.completions_per_problem)
+        base = Path(folder) / "bench.db"
+        engine, golds, answers = build_run(base, args.completions_per_problem)
+        engine.dispose()
         total = sum(len(a) for a in answers)
         distinct = sum(len(set(a)) for a in answers)
         print(
             f"synthetic run: {len(golds)} MATH-500 problems × {args.completions_per_problem} = {total} completions, "
             f"{distinct} distinct answers (per problem)"
         )
-        warm_up()  # SymPy, math-verify and latex2sympy imported before the clock, as for the reference
-        started = time.perf_counter()
-        summary = evaluate_run(engine, "bench", EvaluateOptions(workers=args.workers))
-        ttcs_seconds = time.perf_counter() - started
+        ttcs_seconds, first = time_ttcs(base, args.workers, args.repeats)
     ttcs_rate = total / ttcs_seconds
     print(
-        f"ttcs evaluate (--workers {args.workers}): {total} completions in {ttcs_seconds:.1f}s "
-        f"= {ttcs_rate:,.0f} completions/s ({summary.answers_graded} distinct answers graded, "
-        f"{summary.predictions} predictions stored)"
+        f"ttcs evaluate (--workers {args.workers}, median): {total} completions in {ttcs_seconds:.2f}s "
+        f"= {ttcs_rate:,.0f} completions/s ({first['graded']} distinct answers graded, "
+        f"{first['predictions']} predictions stored)"
     )
     rng = random.Random(2)
     subset = sorted(rng.sample(range(len(golds)), min(args.reference_problems, len(golds))))

@@ -7,7 +7,7 @@ import pytest
 
 from test_grading_table import CASES
 from ttcs.grading import pool
-from ttcs.grading.equivalence import needs_sympy
+from ttcs.grading.equivalence import class_key, is_equivalent, needs_sympy
 from ttcs.grading.extract import answer_or_text
 from ttcs.grading.fastcompare import ILL_TYPED, fast_equal, fast_key, fast_parse
 from ttcs.grading.normalize import normalize
@@ -84,6 +84,34 @@ def test_malformed_arithmetic_on_containers_equals_only_itself():
     assert not needs_sympy("2(6,31,-1)")
     assert not needs_sympy("2y=2x+3")
     assert needs_sympy("x\\le 2y")
+
+
+@pytest.mark.parametrize(
+    "malformed, fragment",
+    [
+        ("\\frac{y = 2x + 3}{2}", "2"),  # math-verify's fallback reads the `2` alone
+        ("2x \\in [-2,7]", "2"),
+        ("-x \\in [-2,7]", "[-2,7]"),
+        ("\\frac{x \\in [-2,7]}{2}", "[-2,7]"),
+    ],
+)
+def test_a_relation_inside_arithmetic_equals_only_itself(malformed, fragment):
+    assert fast_parse(normalize(malformed)) is ILL_TYPED and not needs_sympy(malformed)
+    assert class_key(malformed).startswith("s:")
+    assert not is_equivalent(fragment, malformed) and is_equivalent(malformed, malformed)
+
+
+@pytest.mark.parametrize(
+    "answer", ["x \\in [-2,7]", "\\alpha\\in[0,1]", "y = 2x + 3", "f(x) = 2x", "\\infty"]
+)
+def test_relations_where_they_belong_are_not_malformed(answer):
+    assert fast_parse(normalize(answer)) not in (None, ILL_TYPED) or needs_sympy(answer)
+
+
+def test_a_function_glued_to_its_variable_reads_as_latex2sympy_reads_it():
+    for glued, spaced in [("\\cotx", "\\cot x"), ("\\sinx", "\\sin x"), ("\\lnx", "\\ln x")]:
+        assert fast_key(glued) == fast_key(spaced) is not None and fast_equal(glued, spaced)
+    assert fast_parse("\\cosh x") is None  # a command of its own, not \\cos h: SymPy's
 
 
 def test_problems_needing_sympy_go_to_worker_processes(monkeypatch):

@@ -12,15 +12,17 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, select, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ttcs.errors import UserError
@@ -29,8 +31,9 @@ from ttcs.grading.equivalence import GRADER, Graded
 from ttcs.grading.extract import CONVENTIONS, convention_for, extract_answer
 from ttcs.grading.passk import pass_at_k
 from ttcs.grading.pool import GradeTask, GradingPool, grade_tasks
-from ttcs.grading.voting import Vote, majority, naive, prefix_picks, weighted
+from ttcs.grading.voting import Ballot, majority, naive, prefix_picks, weighted
 from ttcs.prms.base import AGGREGATIONS, aggregate
+from ttcs.store.bulk import fetch_all, insert_many
 from ttcs.store.models import Answer, Equivalence, Prediction, Run
 from ttcs.store.queries import get_run
 from ttcs.store.tree import path_scores, path_texts
@@ -51,11 +54,14 @@ class EvaluateOptions:
 
 
 class Leaf(NamedTuple):
+    """One completion; it votes as it is (it has voting.Vote's fields)."""
+
     node_id: int
     problem_id: int
     answer: str | None = None
-    class_key: str | None = None
+    class_key: str | None = None  # "?" until graded
     correct: bool = False
+    score: float | None = None  # the verifier's score of the leaf itself, then the aggregated one
 
 
 @dataclass
@@ -85,21 +91,40 @@ def budgets(count: int) -> list[int]:
     return sizes + ([count] if count and sizes[-1] != count else [])
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Evaluation allocates ~10 small tuples per leaf and no reference cycles; with SymPy's large
+    heap loaded, each full collection they trigger re-walks that heap (~30% of the command)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def evaluate_run(engine: Engine, run_ref: str, options: EvaluateOptions, progress: Progress | None = None):
+    with _cyclic_gc_paused():
+        return _evaluate_run(engine, run_ref, options, progress)
+
+
+def _evaluate_run(engine: Engine, run_ref: str, options: EvaluateOptions, progress: Progress | None):
     started = time.monotonic()
     run = get_run(engine, run_ref)
     verifier = _validate(engine, run, options)
     summary = EvaluationSummary(run.id, run.name, verifier, options.agg)
     # Workers start only if some answer needs SymPy (see pool.py).
     with GradingPool(options.workers) as pool:
-        graded, leaves, problems, plan, scores = _read_and_grade(
+        graded, leaves, problems, plan, path_scores = _read_and_grade(
             engine, run, verifier, options, progress, pool
         )
     summary.answers_extracted, summary.answers_cached = len(plan.extracted), plan.cached_count
     summary.answers_graded = sum(len(t.answers) for t in plan.tasks)
+    leaves, answer_rows = _resolve_leaves(leaves, plan, graded, path_scores)
     with engine.begin() as connection:
-        leaves = _store_grades(connection, leaves, plan, graded, list(problems))
-        summary.predictions = _store_predictions(connection, run.id, leaves, scores, verifier, options)
+        _store_grades(connection, graded, answer_rows, list(problems))
+        summary.predictions = _store_predictions(connection, run.id, leaves, verifier, options)
     summary.leaves = len(leaves)
     summary.methods = ["majority", "pass@k", *(SCORED_METHODS if verifier else ())]
     summary.seconds = time.monotonic() - started
@@ -108,7 +133,7 @@ def evaluate_run(engine: Engine, run_ref: str, options: EvaluateOptions, progres
 
 def _read_and_grade(engine: Engine, run: Run, verifier, options: EvaluateOptions, progress, pool):
     with engine.connect() as connection:  # read everything first: no write lock while grading
-        leaves, last_steps = _load_leaves(connection, run.id)
+        leaves, last_steps = _load_leaves(connection, run.id, verifier)
         if not leaves:
             raise UserError(
                 f"run {run.name!r} has no finished completions (leaves) to evaluate; run it first"
@@ -117,10 +142,10 @@ def _read_and_grade(engine: Engine, run: Run, verifier, options: EvaluateOptions
             connection, run.id, options.convention or run.config.get("answer_convention")
         )
         plan = _plan_grading(connection, leaves, last_steps, problems, options.timeout)
-        scores = _leaf_scores(connection, run.id, leaves, verifier, options.agg) if verifier else {}
+        path_scores = _path_scores(connection, leaves, verifier, options.agg) if verifier else {}
     advance = progress(sum(len(t.answers) for t in plan.tasks)) if progress else None
     graded = grade_tasks(plan.tasks, options.workers, advance, pool)
-    return graded, leaves, problems, plan, scores
+    return graded, leaves, problems, plan, path_scores
 
 
 def _validate(engine: Engine, run: Run, options: EvaluateOptions) -> str | None:
@@ -161,21 +186,25 @@ class LastStep(NamedTuple):
     parent_id: int | None
 
 
-def _load_leaves(connection: Connection, run_id: int) -> tuple[list[Leaf], dict[int, LastStep]]:
-    """The run's leaves in (problem, node id) order; the last steps of those without an answer row."""
-    rows = connection.execute(
-        text(
-            "SELECT n.id, n.problem_id, a.extracted, a.canonical, a.correct, a.id IS NOT NULL, "
-            "CASE WHEN a.id IS NULL THEN n.text END, n.parent_id "
-            "FROM node n LEFT JOIN answer a ON a.node_id = n.id AND a.grader = :grader "
-            "WHERE n.run_id = :run AND n.is_leaf ORDER BY n.problem_id, n.id"
-        ),
-        {"run": run_id, "grader": GRADER},
-    ).all()
+def _load_leaves(
+    connection: Connection, run_id: int, verifier: str | None
+) -> tuple[list[Leaf], dict[int, LastStep]]:
+    """The run's leaves in (problem, node id) order with their own scores by `verifier`; the last
+    steps of those without an answer row."""
+    rows = fetch_all(
+        connection,
+        "SELECT n.id, n.problem_id, a.extracted, a.canonical, a.correct, s.value, a.id IS NOT NULL, "
+        "CASE WHEN a.id IS NULL THEN n.text END, n.parent_id "
+        "FROM node n LEFT JOIN answer a ON a.node_id = n.id AND a.grader = :grader "
+        "LEFT JOIN score s ON s.node_id = n.id AND s.verifier = :verifier "
+        "WHERE n.run_id = :run AND n.is_leaf ORDER BY n.problem_id, n.id",
+        {"run": run_id, "grader": GRADER, "verifier": verifier or ""},
+    )
     leaves = [
-        Leaf(r[0], r[1], r[2], r[3], bool(r[4])) if r[5] else Leaf(r[0], r[1], class_key="?") for r in rows
+        Leaf(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) if r[6] else Leaf(r[0], r[1], None, "?", False, r[5])
+        for r in rows
     ]
-    return leaves, {r[0]: LastStep(r[6] or "", r[7]) for r in rows if not r[5]}
+    return leaves, {r[0]: LastStep(r[7] or "", r[8]) for r in rows if not r[6]}
 
 
 @dataclass(frozen=True)
@@ -252,10 +281,35 @@ def _extract_answers(connection, fresh: list[Leaf], last_steps, problems) -> dic
     return extracted
 
 
-def _store_grades(
-    connection, leaves, plan: GradingPlan, graded: dict[int, list[Graded]], problem_ids
-) -> list[Leaf]:
-    """Cache the new classes, store an answer row per newly graded leaf; the leaves with classes."""
+def _resolve_leaves(
+    leaves: list[Leaf], plan: GradingPlan, graded: dict[int, list[Graded]], path_scores: dict[int, float]
+) -> tuple[list[Leaf], list[tuple]]:
+    """Every leaf with its class and final score (0 without a verifier); answer rows for the leaves
+    graded now. One pass over all leaves, so it is kept lean."""
+    classes = {(pid, g.answer): g for pid, items in plan.cached.items() for g in items}
+    classes.update({(pid, g.answer): g for pid, items in graded.items() for g in items})
+    result, answer_rows, extracted = [], [], plan.extracted
+    for leaf in leaves:
+        score = path_scores.get(leaf.node_id, leaf.score)
+        score = 0.0 if score is None else score
+        if leaf.node_id in extracted:
+            leaf = _with_class(leaf, extracted[leaf.node_id], classes, score)
+            answer_rows.append((leaf.node_id, leaf.answer, leaf.class_key, leaf.correct, GRADER))
+        elif score != leaf.score:
+            leaf = leaf._replace(score=score)
+        result.append(leaf)
+    return result, answer_rows
+
+
+def _with_class(leaf: Leaf, answer: str | None, classes: dict, score: float) -> Leaf:
+    if answer is None:
+        return Leaf(leaf.node_id, leaf.problem_id, None, None, False, score)
+    graded = classes[(leaf.problem_id, answer)]
+    return Leaf(leaf.node_id, leaf.problem_id, answer, graded.class_key, graded.correct, score)
+
+
+def _store_grades(connection, graded: dict[int, list[Graded]], answer_rows: list[tuple], problem_ids) -> None:
+    """Cache the new classes (dropping those of other graders), store the new answer rows."""
     table = Equivalence.__table__
     connection.execute(
         delete(table).where(
@@ -264,23 +318,9 @@ def _store_grades(
         {"ids": problem_ids},
     )
     _store_classes(connection, graded)
-    classes = {(pid, g.answer): g for pid, items in plan.cached.items() for g in items}
-    classes.update({(pid, g.answer): g for pid, items in graded.items() for g in items})
-    result, fresh = [], []
-    for leaf in leaves:
-        if leaf.node_id in plan.extracted:
-            leaf = _with_class(leaf, plan.extracted[leaf.node_id], classes)
-            fresh.append(leaf)
-        result.append(leaf)
-    _store_answers(connection, fresh)
-    return result
-
-
-def _with_class(leaf: Leaf, answer: str | None, classes: dict) -> Leaf:
-    if answer is None:
-        return Leaf(leaf.node_id, leaf.problem_id)
-    graded = classes[(leaf.problem_id, answer)]
-    return Leaf(leaf.node_id, leaf.problem_id, answer, graded.class_key, graded.correct)
+    insert_many(
+        connection, Answer.__table__, ("node_id", "extracted", "canonical", "correct", "grader"), answer_rows
+    )
 
 
 def _cached_classes(connection: Connection, problem_ids: list[int]) -> dict[int, list[Graded]]:
@@ -320,52 +360,20 @@ def _grading_tasks(fresh, extracted, cached, problems, timeout: float) -> list[G
 
 
 def _store_classes(connection: Connection, graded: dict[int, list[Graded]]) -> None:
-    rows = [
-        {
-            "problem_id": pid,
-            "answer_text": g.answer,
-            "class_key": g.class_key,
-            "correct": g.correct,
-            "grader": GRADER,
-        }
-        for pid, items in graded.items()
-        for g in items
-    ]
-    if rows:
-        connection.execute(insert(Equivalence.__table__), rows)
-
-
-def _store_answers(connection: Connection, leaves: list[Leaf]) -> None:
-    """Answer rows of newly graded leaves (they have none for this grader: see _load_leaves)."""
-    rows = [(x.node_id, x.answer, x.class_key, x.correct, GRADER) for x in leaves]
-    _insert_many(
-        connection, Answer.__table__, ("node_id", "extracted", "canonical", "correct", "grader"), rows
-    )
-
-
-def _insert_many(connection: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert rows; on SQLite one DB-API executemany, several times faster than SQLAlchemy's insert()."""
-    if not rows:
-        return
-    if connection.dialect.paramstyle == "qmark":
-        marks = ", ".join("?" for _ in columns)
-        connection.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
-    else:
-        connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+    rows = [(pid, g.answer, g.class_key, g.correct, GRADER) for pid, items in graded.items() for g in items]
+    columns = ("problem_id", "answer_text", "class_key", "correct", "grader")
+    insert_many(connection, Equivalence.__table__, columns, rows)
 
 
 # ---------------------------------------------------------------- predictions
 
 
-def _leaf_scores(
-    connection: Connection, run_id: int, leaves: list[Leaf], verifier: str, agg: str
-) -> dict[int, float]:
-    scores = _own_scores(connection, run_id, verifier) if agg == "last" else {}
-    # "last" needs only the leaf's own score; the other aggregations (or a leaf without a score
-    # of its own) need the whole path
-    rest = [leaf.node_id for leaf in leaves if leaf.node_id not in scores]
-    missing = 0
-    for node_id, values in (path_scores(connection, rest, verifier) if rest else {}).items():
+def _path_scores(connection: Connection, leaves: list[Leaf], verifier: str, agg: str) -> dict[int, float]:
+    """Aggregated path scores of the leaves that need them: all of them unless agg is "last",
+    which needs only the leaf's own score (loaded with it), else those without one."""
+    need = [leaf.node_id for leaf in leaves if agg != "last" or leaf.score is None]
+    scores, missing = {}, 0
+    for node_id, values in (path_scores(connection, need, verifier) if need else {}).items():
         present = [v for v in values if v is not None]
         missing += not present
         scores[node_id] = aggregate(present, agg) if present else 0.0
@@ -374,23 +382,10 @@ def _leaf_scores(
     return scores
 
 
-def _own_scores(connection: Connection, run_id: int, verifier: str) -> dict[int, float]:
-    rows = connection.execute(
-        text(
-            "SELECT s.node_id, s.value FROM score s JOIN node n ON n.id = s.node_id "
-            "WHERE n.run_id = :run AND n.is_leaf AND s.verifier = :v AND s.value IS NOT NULL"
-        ),
-        {"run": run_id, "v": verifier},
-    ).all()
-    return {node_id: value for node_id, value in rows}
-
-
-def _store_predictions(connection, run_id, leaves, scores, verifier, options: EvaluateOptions) -> int:
-    by_problem: dict[int, list[Vote]] = defaultdict(list)
+def _store_predictions(connection, run_id, leaves: list[Leaf], verifier, options: EvaluateOptions) -> int:
+    by_problem: dict[int, list[Leaf]] = defaultdict(list)
     for leaf in leaves:  # already in problem, node id order
-        by_problem[leaf.problem_id].append(
-            Vote(leaf.answer, leaf.class_key, leaf.correct, scores.get(leaf.node_id, 0.0))
-        )
+        by_problem[leaf.problem_id].append(leaf)
     rows = []
     for problem_id, votes in by_problem.items():
         rows += _problem_predictions(problem_id, votes, verifier is not None, options)
@@ -406,7 +401,7 @@ def _store_predictions(connection, run_id, leaves, scores, verifier, options: Ev
         )
     scored = (verifier or "", options.agg if verifier else "")
     unscored = ("", "")
-    _insert_many(
+    insert_many(
         connection,
         table,
         ("run_id", "problem_id", "method", "n", "subsample", "answer", "correct", "verifier", "agg"),
@@ -418,7 +413,7 @@ def _store_predictions(connection, run_id, leaves, scores, verifier, options: Ev
 PredictionRow = tuple[int, str, int, int, str | None, float]  # problem, method, n, subsample, answer, correct
 
 
-def _problem_predictions(problem_id, votes: list[Vote], scored: bool, options) -> list[PredictionRow]:
+def _problem_predictions(problem_id, votes: Sequence[Ballot], scored: bool, options) -> list[PredictionRow]:
     """Every method's pick at every budget N: the first N completions (subsample 0), then the
     random subsets; pass@N from all completions."""
     sizes = budgets(len(votes))
@@ -441,7 +436,7 @@ def _problem_predictions(problem_id, votes: list[Vote], scored: bool, options) -
     return rows
 
 
-def _pick_row(problem_id: int, method: str, n: int, subsample: int, pick: Vote | None) -> PredictionRow:
+def _pick_row(problem_id: int, method: str, n: int, subsample: int, pick: Ballot | None) -> PredictionRow:
     return (
         problem_id,
         method,
@@ -452,6 +447,6 @@ def _pick_row(problem_id: int, method: str, n: int, subsample: int, pick: Vote |
     )
 
 
-def _subset(votes: list[Vote], n: int, subsample: int, problem_id: int, seed: int) -> list[Vote]:
+def _subset(votes: Sequence[Ballot], n: int, subsample: int, problem_id: int, seed: int) -> list[Ballot]:
     rng = random.Random(f"{seed}:{problem_id}:{n}:{subsample}")
     return [votes[i] for i in sorted(rng.sample(range(len(votes)), n))]

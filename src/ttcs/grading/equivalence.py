@@ -23,11 +23,11 @@ from functools import lru_cache
 
 from ttcs.grading.extract import answer_or_text
 from ttcs.grading.fastcompare import fast_equal, fast_key, fast_parse
-from ttcs.grading.normalize import _text_answer, as_rational, normalize
+from ttcs.grading.normalize import CACHED_CHARS, _text_answer, as_rational, normalize
 from ttcs.grading.timeout import DEFAULT_SECONDS, call_with_timeout
 
 log = logging.getLogger("ttcs.grading")
-GRADER = "ttcs-3"  # bump when grading changes so cached classes are recomputed
+GRADER = "ttcs-4"  # bump when grading changes so cached classes are recomputed
 MAX_SYMPY_CHARS = 400
 MAX_PAIRWISE = 300  # symbolic class merges per problem; beyond this classes stay split
 TOWER = re.compile(r"\^[^+\-*/=,;()\s]*\^|\^\s*\{[^{}]*\^|\*\*[^+\-*/=,;()\s]*\*\*")
@@ -215,8 +215,20 @@ def class_key(answer: str, timeout: float = DEFAULT_SECONDS) -> str:
     """A key shared by equal answers: `q:1/2` for "0.5" and "\\frac12", `s:…` when unparseable.
 
     Symbolic answers get `e:<sympy str>`; equal but differently written ones are merged by
-    `grade_answers` through pairwise comparison.
+    `grade_answers` through pairwise comparison. Cached per string: a run's problems share many
+    answers (small integers above all).
     """
+    if len(answer) > CACHED_CHARS:
+        return _class_key(answer, timeout)
+    return _cached_class_key(answer, timeout)
+
+
+@lru_cache(maxsize=65_536)
+def _cached_class_key(answer: str, timeout: float) -> str:
+    return _class_key(answer, timeout)
+
+
+def _class_key(answer: str, timeout: float) -> str:
     normalized = normalize(answer)
     if not normalized:
         return "s:"
@@ -246,8 +258,12 @@ def needs_sympy(answer: str) -> bool:
 
 
 def warm_up() -> None:
-    """Import SymPy, math-verify and latex2sympy and parse once (worker processes, before any task)."""
+    """Import SymPy, math-verify and latex2sympy, and parse once by each of _parse's two routes, so
+    that math-verify compiles its extraction patterns (~0.1 s) before the first task, not during it."""
+    from math_verify import parse
+
     _parse("\\frac{x}{2}+1")
+    parse("$x^2$", parsing_timeout=None)
 
 
 @dataclass(frozen=True)

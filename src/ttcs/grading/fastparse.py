@@ -65,9 +65,17 @@ def tokens(text: str) -> list[str]:
             if text[pos:].strip():
                 raise NotSimple
             break
-        found.append(match.group(1))
+        found += _split_glued_function(match.group(1))
         pos = match.end()
     return found
+
+
+def _split_glued_function(token: str) -> list[str]:
+    """`\\cotx` -> `\\cot`, `x`, as latex2sympy's lexer reads it; not `\\cosh` (a command itself)."""
+    name = token[1:]
+    if token[0] == "\\" and name[:-1] in FUNCTIONS and name[-1].isalpha() and name[-1] != "h":
+        return [token[:-1], token[-1]]
+    return [token]
 
 
 def _starts_product(token: str | None) -> bool:
@@ -377,10 +385,27 @@ def union(left, right) -> Union:
 SYMBOLS_ONLY = re.compile(r"^(?:[a-zA-Z]|\\[a-zA-Z]+)(?:[+*/]?(?:[a-zA-Z]|\\[a-zA-Z]+))*$")
 
 
+RELATION = re.compile(r"=|\\in(?![a-zA-Z])")
+SINGLE_VARIABLE = re.compile(r"^(?:[a-zA-Z]|\\[a-zA-Z]+)$")
+
+
+def misplaced_relation(normalized: str) -> bool:
+    """`\\frac{y=2x+3}{2}`, `2x\\in[-2,7]`: a relation inside a group, or `\\in` after more than a
+    variable. Malformed: SymPy's fallback would read a fragment of it (`2`) and misgrade it."""
+    for match in RELATION.finditer(normalized):
+        before = normalized[: match.start()].replace("\\{", "").replace("\\}", "")
+        depth = sum(before.count(c) for c in "{([") - sum(before.count(c) for c in "})]")
+        if depth > 0 or (match.group() != "=" and not SINGLE_VARIABLE.match(before.strip())):
+            return True
+    return False
+
+
 def parse(normalized: str):
     """The value of a normalised answer; raises NotSimple (or IllTyped) when it cannot."""
     if len(normalized) > MAX_CHARS or E_NOTATION.search(normalized):
         raise NotSimple  # `3e6` is 3·10⁶ to normalize.as_rational, not 3·e·6
+    if misplaced_relation(normalized):
+        raise IllTyped
     try:
         if "=" in normalized:
             return equation(normalized)

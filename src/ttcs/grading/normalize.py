@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 DROP = ("\\left", "\\right", "\\!", "\\displaystyle", "\\,", "\\;", "\\:", "~", "\\$", "$")
 ESCAPED_SPACE = re.compile(r"(?<!\\)\\ ")  # `\ ` but not the `\\` row break before a space
@@ -81,8 +82,24 @@ def _plain_number(text: str) -> str:
     return text
 
 
+CACHED_CHARS = 200  # longer strings are rare and would make the cache's memory unbounded
+
+
 def normalize(answer: str) -> str:
-    """A normalised answer string: equal strings mean equal answers (the converse needs SymPy)."""
+    """A normalised answer string: equal strings mean equal answers (the converse needs SymPy).
+
+    Cached: a run repeats the same few thousand answer strings across its problems."""
+    if answer.isascii() and answer.isdigit():
+        return answer  # the most common answer needs no rule
+    return _normalize_cached(answer) if len(answer) <= CACHED_CHARS else _normalize(answer)
+
+
+@lru_cache(maxsize=65_536)
+def _normalize_cached(answer: str) -> str:
+    return _normalize(answer)
+
+
+def _normalize(answer: str) -> str:
     text = _strip_wrappers(answer)
     for old, new in RENAME:
         text = text.replace(old, new)

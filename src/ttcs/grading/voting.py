@@ -15,7 +15,20 @@ even when it has no answer, as sal does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
+
+
+class Ballot(Protocol):
+    """What voting reads of a completion (Vote below, or any record with these fields)."""
+
+    @property
+    def answer(self) -> str | None: ...
+    @property
+    def class_key(self) -> str | None: ...
+    @property
+    def correct(self) -> bool: ...
+    @property
+    def score(self) -> float: ...
 
 
 class Vote(NamedTuple):
@@ -27,15 +40,15 @@ class Vote(NamedTuple):
     score: float = 0.0
 
 
-def _first_members(votes: Sequence[Vote]) -> dict[str, Vote]:
-    firsts: dict[str, Vote] = {}
+def _first_members(votes: Sequence[Ballot]) -> dict[str, Ballot]:
+    firsts: dict[str, Ballot] = {}
     for vote in votes:
         if vote.class_key is not None:
             firsts.setdefault(vote.class_key, vote)
     return firsts
 
 
-def majority(votes: Sequence[Vote]) -> Vote | None:
+def majority(votes: Sequence[Ballot]) -> Ballot | None:
     """The first member of the most frequent class (first-occurring class on ties)."""
     counts: dict[str, int] = {}
     for vote in votes:
@@ -47,7 +60,7 @@ def majority(votes: Sequence[Vote]) -> Vote | None:
     return _first_members(votes)[best]
 
 
-def weighted(votes: Sequence[Vote]) -> Vote | None:
+def weighted(votes: Sequence[Ballot]) -> Ballot | None:
     """The first member of the class with the largest score sum (first-occurring class on ties)."""
     sums: dict[str, float] = {}
     for vote in votes:
@@ -59,7 +72,7 @@ def weighted(votes: Sequence[Vote]) -> Vote | None:
     return _first_members(votes)[best]
 
 
-def naive(votes: Sequence[Vote]) -> Vote | None:
+def naive(votes: Sequence[Ballot]) -> Ballot | None:
     """The highest-scored completion (earliest on ties), whether or not it has an answer."""
     if not votes:
         return None
@@ -67,14 +80,14 @@ def naive(votes: Sequence[Vote]) -> Vote | None:
 
 
 def prefix_picks(
-    votes: Sequence[Vote], sizes: Sequence[int]
-) -> list[tuple[Vote | None, Vote | None, Vote | None]]:
+    votes: Sequence[Ballot], sizes: Sequence[int]
+) -> list[tuple[Ballot | None, Ballot | None, Ballot | None]]:
     """(majority, weighted, naive) of `votes[:n]` for each n in increasing `sizes`, in one pass:
     the same picks and tie rules as the functions above, without recounting each prefix."""
     counts: dict[str, int] = {}  # in first-occurrence order, as above
     sums: dict[str, float] = {}
-    firsts: dict[str, Vote] = {}
-    best: Vote | None = None
+    firsts: dict[str, Ballot] = {}
+    best: Ballot | None = None
     picks, ends = [], iter(sizes)
     end = next(ends, None)
     for index, vote in enumerate(votes, 1):
