@@ -2,26 +2,29 @@
 
 Builds a synthetic run from the real MATH-500 gold answers: per problem, completions whose boxed
 answers are the gold written in equivalent ways and realistic wrong answers (near misses,
-other problems' answers, sign errors, unanswered). Then, in the same process:
+other problems' answers, sign errors, unanswered). Then, side by side in one run:
 - ttcs: `evaluate_run` on the whole run (read, extract, grade per distinct answer, store answers
-  and predictions for every N), with --workers processes;
+  and predictions for every N), with --workers processes; each of --repeats evaluations runs on a
+  fresh copy of the run in a fresh process (nothing cached from an earlier one); the mean counts;
 - reference: per answer, latex2sympy canonical form + sympy.simplify (memoised per distinct string,
   3 s alarm, as sal's `memoized_canonical_form`), then majority, weighted and naive picks at every
-  N in 1, 2, 4, …, as sal's `score` computes them. By default it runs on
-  the whole run (all 500 problems, about a minute); `--reference-problems K` times it on a random
-  subsample of K problems instead (all their completions) and reports the rate on that subsample.
+  N in 1, 2, 4, …, as sal's `score` computes them, on all 500 problems (about a minute), or on a
+  random subsample of K with `--reference-problems K`. It runs in --repeats slices, one after each
+  ttcs evaluation, so both sides see the same spells of machine speed.
   Its time covers grading only (no database reads or writes), ttcs's covers the whole command.
   Both sides import SymPy and latex2sympy before their clocks start (a fixed cost of ~1 s per
   command, not a per-completion one).
 Both approaches are also scored on the ≥200-case table of tests/test_grading_table.py.
 
-Usage: .venv/bin/python bench/grading.py [--completions-per-problem 100] [--reference-problems 500] [--workers 2]
+Usage: .venv/bin/python bench/grading.py [--completions-per-problem 100] [--reference-problems 500]
+       [--workers 2] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import signal
@@ -31,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -275,16 +279,33 @@ def _time_ttcs_child(db: str, workers: int) -> None:
     )
 
 
-def time_ttcs(base: Path, workers: int, repeats: int) -> tuple[float, dict]:
-    """Median seconds of `repeats` evaluations, each of a fresh copy of the run in a fresh process."""
-    runs = []
-    for repeat in range(repeats):
-        copy = base.with_name(f"repeat{repeat}.db")
+@dataclass
+class Timings:
+    ttcs_seconds: list[float] = field(default_factory=list)  # one whole-run evaluation each
+    ttcs_first: dict = field(default_factory=dict)
+    reference_graded: int = 0
+    reference_seconds: float = 0.0  # summed over its slices
+
+
+def time_side_by_side(base: Path, golds, answers, subset: list[int], workers: int, repeats: int) -> Timings:
+    """`repeats` ttcs evaluations (each of a fresh copy of the run, in a fresh process) alternated
+    with `repeats` slices of the reference's problems, so that both sides run through the same
+    spells of machine speed (on a shared machine it drifts by up to 2x over minutes)."""
+    timings = Timings()
+    copies = [base.with_name(f"repeat{repeat}.db") for repeat in range(repeats)]
+    for copy in copies:
         shutil.copy(base, copy)
-        runs.append(time_ttcs_once(copy, workers))
-    seconds = sorted(r["seconds"] for r in runs)
-    print(f"ttcs evaluate, {repeats} fresh processes: " + ", ".join(f"{s:.2f}s" for s in seconds))
-    return statistics.median(seconds), runs[0]
+    for repeat, copy in enumerate(copies):
+        os.sync()  # no write-back of earlier files competing with the timed work
+        run = time_ttcs_once(copy, workers)
+        timings.ttcs_seconds.append(run["seconds"])
+        timings.ttcs_first = timings.ttcs_first or run
+        os.sync()
+        chunk = subset[repeat * len(subset) // repeats : (repeat + 1) * len(subset) // repeats]
+        graded, seconds = reference_grade([golds[i] for i in chunk], [answers[i] for i in chunk])
+        timings.reference_graded += graded
+        timings.reference_seconds += seconds
+    return timings
 
 
 def main() -> None:
@@ -292,37 +313,45 @@ def main() -> None:
     parser.add_argument("--completions-per-problem", type=int, default=100)
     parser.add_argument("--reference-problems", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5, help="ttcs evaluations (median reported)")
+    parser.add_argument("--repeats", type=int, default=5, help="ttcs evaluations (their mean is reported)")
     parser.add_argument("--time-ttcs", metavar="DB", help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
     if args.time_ttcs:
         return _time_ttcs_child(args.time_ttcs, args.workers)
+    rng = random.Random(2)
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder) / "bench.db"
         engine, golds, answers = build_run(base, args.completions_per_problem)
         engine.dispose()
-        total = sum(len(a) for a in answers)
-        distinct = sum(len(set(a)) for a in answers)
+        total, distinct = sum(len(a) for a in answers), sum(len(set(a)) for a in answers)
         print(
             f"synthetic run: {len(golds)} MATH-500 problems × {args.completions_per_problem} = {total} completions, "
             f"{distinct} distinct answers (per problem)"
         )
-        ttcs_seconds, first = time_ttcs(base, args.workers, args.repeats)
+        subset = sorted(rng.sample(range(len(golds)), min(args.reference_problems, len(golds))))
+        timings = time_side_by_side(base, golds, answers, subset, args.workers, args.repeats)
+    report(timings, total, len(subset) == len(golds), args)
+
+
+def report(timings: Timings, total: int, whole_run: bool, args) -> None:
+    ttcs_seconds = statistics.mean(timings.ttcs_seconds)
     ttcs_rate = total / ttcs_seconds
     print(
-        f"ttcs evaluate (--workers {args.workers}, median): {total} completions in {ttcs_seconds:.2f}s "
-        f"= {ttcs_rate:,.0f} completions/s ({first['graded']} distinct answers graded, "
-        f"{first['predictions']} predictions stored)"
+        f"ttcs evaluate (--workers {args.workers}), {args.repeats} fresh processes: "
+        + ", ".join(f"{s:.2f}s" for s in timings.ttcs_seconds)
     )
-    rng = random.Random(2)
-    subset = sorted(rng.sample(range(len(golds)), min(args.reference_problems, len(golds))))
-    graded, ref_seconds = reference_grade([golds[i] for i in subset], [answers[i] for i in subset])
-    ref_rate = graded / ref_seconds
-    scope = "the whole run" if len(subset) == len(golds) else f"a random subsample of {len(subset)} problems"
     print(
-        f"reference (latex2sympy + simplify, memoised, 1 process) on {scope}: "
-        f"{graded} completions in {ref_seconds:.1f}s = {ref_rate:,.0f} completions/s"
-        + ("" if len(subset) == len(golds) else f" (the whole run would take about {total / ref_rate:.0f}s)")
+        f"ttcs evaluate, mean: {total} completions in {ttcs_seconds:.2f}s = {ttcs_rate:,.0f} completions/s "
+        f"({timings.ttcs_first['graded']} distinct answers graded, {timings.ttcs_first['predictions']} "
+        "predictions stored)"
+    )
+    ref_rate = timings.reference_graded / timings.reference_seconds
+    scope = "the whole run" if whole_run else f"a random subsample of {args.reference_problems} problems"
+    print(
+        f"reference (latex2sympy + simplify, memoised, 1 process) on {scope}, in {args.repeats} slices "
+        f"between them: {timings.reference_graded} completions in {timings.reference_seconds:.1f}s "
+        f"= {ref_rate:,.0f} completions/s"
+        + ("" if whole_run else f" (the whole run would take about {total / ref_rate:.0f}s)")
     )
     ours, ref, cases = table_accuracy()
     print(f"accuracy on the {cases}-case grading table: ttcs {ours:.1%}, reference {ref:.1%}")

@@ -294,7 +294,7 @@ def _resolve_leaves(
         score = 0.0 if score is None else score
         if leaf.node_id in extracted:
             leaf = _with_class(leaf, extracted[leaf.node_id], classes, score)
-            answer_rows.append((leaf.node_id, leaf.answer, leaf.class_key, leaf.correct, GRADER))
+            answer_rows.append((leaf.node_id, leaf.answer, leaf.class_key, int(leaf.correct), GRADER))
         elif score != leaf.score:
             leaf = leaf._replace(score=score)
         result.append(leaf)
@@ -360,7 +360,9 @@ def _grading_tasks(fresh, extracted, cached, problems, timeout: float) -> list[G
 
 
 def _store_classes(connection: Connection, graded: dict[int, list[Graded]]) -> None:
-    rows = [(pid, g.answer, g.class_key, g.correct, GRADER) for pid, items in graded.items() for g in items]
+    rows = [
+        (pid, g.answer, g.class_key, int(g.correct), GRADER) for pid, items in graded.items() for g in items
+    ]
     columns = ("problem_id", "answer_text", "class_key", "correct", "grader")
     insert_many(connection, Equivalence.__table__, columns, rows)
 
