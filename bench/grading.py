@@ -97,6 +97,69 @@ def synthetic_answers(golds: list[str], per_problem: int, seed: int = 0) -> list
 # ---------------------------------------------------------------- database
 
 
+BENCH_RUN = {
+    "name": "bench",
+    "strategy": "best_of_n",
+    "verifier": "synthetic-prm",
+    "config": {},
+    "status": "done",
+    "ttcs_version": "bench",
+    "top_p": 1.0,
+    "temperature": 0.8,
+    "max_tokens": 2048,
+    "seed": 0,
+    "filter_duplicates": False,
+    "sort_completed": False,
+}
+
+
+def leaf_rows(run_id: int, problems: list, answers: list[list[str | None]]) -> tuple[list, list]:
+    """One completed leaf per synthetic answer, with a random PRM score."""
+    rng = random.Random(1)
+    nodes, scores, node_id = [], [], 0
+    for problem, completions in zip(problems, answers, strict=True):
+        for beam, answer in enumerate(completions):
+            node_id += 1
+            body = "Let us compute step by step.\n\n" + (
+                f"So the answer is $\\boxed{{{answer}}}$." if answer else "I am not sure."
+            )
+            nodes.append(
+                {
+                    "id": node_id,
+                    "run_id": run_id,
+                    "problem_id": problem.id,
+                    "parent_id": None,
+                    "depth": 1,
+                    "iteration": 0,
+                    "beam": beam,
+                    "text": body,
+                    "completion_tokens": 40,
+                    "status": "completed",
+                    "is_leaf": True,
+                    "is_duplicate": False,
+                }
+            )
+            scores.append(
+                {"node_id": node_id, "verifier": "synthetic-prm", "value": rng.random(), "tokens": 0}
+            )
+    return nodes, scores
+
+
+def run_problem_rows(run_id: int, problems: list, per_problem: int) -> list[dict]:
+    return [
+        {
+            "run_id": run_id,
+            "problem_id": p.id,
+            "status": "done",
+            "iteration": 0,
+            "seconds": 0.0,
+            "completion_tokens": 40 * per_problem,
+            "verifier_tokens": 0,
+        }
+        for p in problems
+    ]
+
+
 def build_run(db: Path, per_problem: int) -> tuple[object, list[str], list[list[str | None]]]:
     from sqlalchemy import insert
 
@@ -107,68 +170,14 @@ def build_run(db: Path, per_problem: int) -> tuple[object, list[str], list[list[
     engine = open_db(str(db))
     problems = import_problems(engine, str(MATH500), name="math500").problems
     answers = synthetic_answers([p.answer for p in problems], per_problem)
-    rng = random.Random(1)
     with engine.begin() as connection:
         run_id = connection.execute(
-            insert(Run.__table__).values(
-                name="bench",
-                strategy="best_of_n",
-                n=per_problem,
-                verifier="synthetic-prm",
-                config={},
-                status="done",
-                ttcs_version="bench",
-                top_p=1.0,
-                temperature=0.8,
-                max_tokens=2048,
-                seed=0,
-                filter_duplicates=False,
-                sort_completed=False,
-            )
+            insert(Run.__table__).values(n=per_problem, **BENCH_RUN)
         ).inserted_primary_key[0]
-        nodes, scores, node_id = [], [], 0
-        for problem, completions in zip(problems, answers, strict=True):
-            for beam, answer in enumerate(completions):
-                node_id += 1
-                body = "Let us compute step by step.\n\n" + (
-                    f"So the answer is $\\boxed{{{answer}}}$." if answer else "I am not sure."
-                )
-                nodes.append(
-                    {
-                        "id": node_id,
-                        "run_id": run_id,
-                        "problem_id": problem.id,
-                        "parent_id": None,
-                        "depth": 1,
-                        "iteration": 0,
-                        "beam": beam,
-                        "text": body,
-                        "completion_tokens": 40,
-                        "status": "completed",
-                        "is_leaf": True,
-                        "is_duplicate": False,
-                    }
-                )
-                scores.append(
-                    {"node_id": node_id, "verifier": "synthetic-prm", "value": rng.random(), "tokens": 0}
-                )
+        nodes, scores = leaf_rows(run_id, problems, answers)
         connection.execute(insert(Node.__table__), nodes)
         connection.execute(insert(Score.__table__), scores)
-        connection.execute(
-            insert(RunProblem.__table__),
-            [
-                {
-                    "run_id": run_id,
-                    "problem_id": p.id,
-                    "status": "done",
-                    "iteration": 0,
-                    "seconds": 0.0,
-                    "completion_tokens": 40 * per_problem,
-                    "verifier_tokens": 0,
-                }
-                for p in problems
-            ],
-        )
+        connection.execute(insert(RunProblem.__table__), run_problem_rows(run_id, problems, per_problem))
     return engine, [p.answer for p in problems], answers
 
 
