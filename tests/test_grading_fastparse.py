@@ -108,6 +108,12 @@ def test_relations_where_they_belong_are_not_malformed(answer):
     assert fast_parse(normalize(answer)) not in (None, ILL_TYPED) or needs_sympy(answer)
 
 
+def test_a_tuple_of_equations_answers_its_right_sides():
+    # regression: a relation inside parentheses is a tuple element, not a malformed answer
+    for pred in ["(x=1,y=2)", "\\left(x=1, y=2\\right)", "x=1, y=2"]:
+        assert is_equivalent("(1,2)", pred) and not is_equivalent("(2,1)", pred)
+
+
 def test_a_function_glued_to_its_variable_reads_as_latex2sympy_reads_it():
     for glued, spaced in [("\\cotx", "\\cot x"), ("\\sinx", "\\sin x"), ("\\lnx", "\\ln x")]:
         assert fast_key(glued) == fast_key(spaced) is not None and fast_equal(glued, spaced)

@@ -27,7 +27,7 @@ from ttcs.grading.normalize import CACHED_CHARS, _text_answer, as_rational, norm
 from ttcs.grading.timeout import DEFAULT_SECONDS, call_with_timeout
 
 log = logging.getLogger("ttcs.grading")
-GRADER = "ttcs-4"  # bump when grading changes so cached classes are recomputed
+GRADER = "ttcs-5"  # bump when grading changes so cached classes are recomputed
 MAX_SYMPY_CHARS = 400
 MAX_PAIRWISE = 300  # symbolic class merges per problem; beyond this classes stay split
 TOWER = re.compile(r"\^[^+\-*/=,;()\s]*\^|\^\s*\{[^{}]*\^|\*\*[^+\-*/=,;()\s]*\*\*")

@@ -390,12 +390,15 @@ SINGLE_VARIABLE = re.compile(r"^(?:[a-zA-Z]|\\[a-zA-Z]+)$")
 
 
 def misplaced_relation(normalized: str) -> bool:
-    """`\\frac{y=2x+3}{2}`, `2x\\in[-2,7]`: a relation inside a group, or `\\in` after more than a
-    variable. Malformed: SymPy's fallback would read a fragment of it (`2`) and misgrade it."""
+    """`\\frac{y=2x+3}{2}`, `2x\\in[-2,7]`: a relation inside a LaTeX argument, or `\\in` after more
+    than a variable. Malformed: SymPy's fallback would read a fragment of it (`2`) and misgrade it.
+    A relation inside parentheses is an element of a tuple (`(x=1, y=2)`), not malformed."""
     for match in RELATION.finditer(normalized):
         before = normalized[: match.start()].replace("\\{", "").replace("\\}", "")
-        depth = sum(before.count(c) for c in "{([") - sum(before.count(c) for c in "})]")
-        if depth > 0 or (match.group() != "=" and not SINGLE_VARIABLE.match(before.strip())):
+        if before.count("{") > before.count("}"):
+            return True
+        element = re.split(r"[,(\[]", before)[-1].strip()  # the tuple element it belongs to
+        if match.group() != "=" and not SINGLE_VARIABLE.match(element):
             return True
     return False
 

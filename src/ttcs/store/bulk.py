@@ -35,7 +35,7 @@ def insert_many(connection: Connection, table: Table, columns: Sequence[str], ro
     a 50,000-row insert ~30% slower."""
     if not rows:
         return
-    if connection.dialect.paramstyle == "qmark":
+    if _on_sqlite(connection):
         marks = ", ".join("?" for _ in columns)
         connection.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
     else:
